@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Kraft.Storage.Tests")]
+[assembly: InternalsVisibleTo("Kraft.Benchmarks")]

@@ -1,0 +1,7 @@
+namespace Kraft.Quorum.Tests;
+
+public class SmokeTests
+{
+    [Fact]
+    public void Assembly_loads() => Assert.NotNull(typeof(SmokeTests).Assembly);
+}
