@@ -1,0 +1,36 @@
+namespace Kraft.Storage.Log;
+
+/// <summary>
+/// Per-log settings, with Kafka's names and defaults (topic-level names in comments). Immutable.
+/// </summary>
+public sealed record LogConfig
+{
+    /// <summary>log.segment.bytes / segment.bytes: roll the active segment past this size.</summary>
+    public long SegmentBytes { get; init; } = 1L << 30;
+
+    /// <summary>log.roll.ms / segment.ms: roll the active segment after this age (7 days).</summary>
+    public long SegmentMs { get; init; } = 7L * 24 * 3600 * 1000;
+
+    /// <summary>log.index.interval.bytes / index.interval.bytes: bytes between sparse index entries.</summary>
+    public int IndexIntervalBytes { get; init; } = 4096;
+
+    /// <summary>log.retention.ms (log.retention.hours=168) / retention.ms; -1 keeps forever.</summary>
+    public long RetentionMs { get; init; } = 168L * 3600 * 1000;
+
+    /// <summary>log.retention.bytes / retention.bytes; -1 means no size limit.</summary>
+    public long RetentionBytes { get; init; } = -1;
+
+    /// <summary>log.flush.interval.messages / flush.messages: fsync after this many records.</summary>
+    public long FlushIntervalMessages { get; init; } = long.MaxValue;
+
+    /// <summary>log.flush.interval.ms / flush.ms: fsync when the oldest unflushed append is this old (checked by <see cref="SegmentedLog.MaybeFlush"/>).</summary>
+    public long FlushIntervalMs { get; init; } = long.MaxValue;
+
+    /// <summary>Fsync before an append returns (the Raft log; a per-topic option for partitions).</summary>
+    public bool FsyncEveryAppend { get; init; }
+
+    /// <summary>max.message.bytes / message.max.bytes: the largest batch accepted (Kafka: 1048588).</summary>
+    public int MaxMessageBytes { get; init; } = 1048588;
+
+    public static LogConfig Default { get; } = new();
+}
