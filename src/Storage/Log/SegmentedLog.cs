@@ -154,6 +154,12 @@ public sealed class SegmentedLog : IDisposable
             }
         }
         LogStartOffset = Math.Max(logStart, _segments[0].BaseOffset);
+        if (LogEndOffset < LogStartOffset)
+        {
+            // Recovery cut unflushed data the log start had already moved past: nothing readable is left.
+            TruncateFullyAndStartAtLocked(LogStartOffset);
+            return;
+        }
         RecoveryPoint = LogEndOffset;
         EpochCache.TruncateFromEnd(LogEndOffset);
         Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
@@ -582,6 +588,11 @@ public sealed class SegmentedLog : IDisposable
             if (offset <= LogStartOffset)
             {
                 return;
+            }
+            if (offset > RecoveryPoint)
+            {
+                // The new start must not outlive the data below it: after a crash the log would start past its end.
+                FlushLocked();
             }
             LogStartOffset = offset;
             while (_segments.Count > 1 && _segments[1].BaseOffset <= offset)
