@@ -1,0 +1,348 @@
+using Kraft.Storage.Log;
+using Kraft.Storage.Records;
+
+namespace Kraft.Broker.Replication;
+
+/// <summary>
+/// One partition replica on this broker: its log plus the pure replication state of its current role
+/// (leader or follower). It is the thin driver around <see cref="LeaderPartitionState"/> and
+/// <see cref="FollowerPartitionState"/>: it owns the lock, the log, acks=all waiters and timers.
+/// <para>Invariants: only a leader accepts produce; consumers never read at or above the high watermark;
+/// the high watermark never passes the log end offset; every state change happens under the lock.</para>
+/// <para>Thread-safety: all members may be called from any thread (request handlers, the fetcher thread).</para>
+/// </summary>
+public sealed class Partition : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly ReplicationConfig _config;
+    private readonly TimeProvider _time;
+    private readonly List<AckWaiter> _waiters = [];
+    private readonly Action<Partition, AlterIsrRequest> _sendAlterIsr;
+    private LeaderPartitionState? _leader;
+    private FollowerPartitionState? _follower;
+    private long _highWatermark;
+    private long _checkpointedHighWatermark = -1;
+
+    public Partition(string topic, int partitionIndex, int localBrokerId, SegmentedLog log, ReplicationConfig config, TimeProvider time, Action<Partition, AlterIsrRequest> sendAlterIsr)
+    {
+        Topic = topic;
+        PartitionIndex = partitionIndex;
+        LocalBrokerId = localBrokerId;
+        Log = log;
+        _config = config;
+        _time = time;
+        _sendAlterIsr = sendAlterIsr;
+        _highWatermark = log.ReadHighWatermarkCheckpoint();
+    }
+
+    public string Topic { get; }
+    public int PartitionIndex { get; }
+    public int LocalBrokerId { get; }
+    public SegmentedLog Log { get; }
+
+    public long HighWatermark { get { lock (_lock) { return _highWatermark; } } }
+    public bool IsLeader { get { lock (_lock) { return _leader is not null; } } }
+    public int LeaderEpoch { get { lock (_lock) { return _leader?.LeaderEpoch ?? _follower?.LeaderEpoch ?? -1; } } }
+    public IReadOnlyList<int> Isr { get { lock (_lock) { return _leader?.Isr.ToArray() ?? []; } } }
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Takes leadership for <paramref name="leaderEpoch"/> (from the metadata log). Waiters of an older term fail.</summary>
+    public void BecomeLeader(int leaderEpoch, int partitionEpoch, IReadOnlyList<int> replicas, IReadOnlyList<int> isr)
+    {
+        lock (_lock)
+        {
+            if (_leader is not null && _leader.LeaderEpoch == leaderEpoch)
+            {
+                _leader.OnIsrCommitted(isr, partitionEpoch, NowMs);
+                AdvanceHighWatermark(_leader.HighWatermark);
+                return;
+            }
+            FailWaiters(ReplicationError.NotLeaderOrFollower);
+            _follower = null;
+            _highWatermark = Math.Min(_highWatermark, Log.LogEndOffset);
+            _leader = new LeaderPartitionState(LocalBrokerId, leaderEpoch, partitionEpoch, replicas, isr, Log.LogEndOffset, _highWatermark, NowMs, _config);
+        }
+    }
+
+    /// <summary>Follows <paramref name="leaderId"/> in <paramref name="leaderEpoch"/>; fetching starts from the local log end.</summary>
+    public void BecomeFollower(int leaderId, int leaderEpoch)
+    {
+        lock (_lock)
+        {
+            if (_follower is not null && _follower.LeaderEpoch == leaderEpoch && _follower.LeaderId == leaderId)
+            {
+                return;
+            }
+            FailWaiters(ReplicationError.NotLeaderOrFollower);
+            _leader = null;
+            _follower = new FollowerPartitionState(leaderId, leaderEpoch, Log.LogEndOffset, Log.EpochCache.LatestEpoch, _highWatermark);
+        }
+    }
+
+    /// <summary>
+    /// Produce on the leader. acks=0/1: answered after the local append. acks=all (-1): refused up front with
+    /// NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas, otherwise the task completes once the high
+    /// watermark covers the batch, or with REQUEST_TIMED_OUT, or NOT_LEADER_OR_FOLLOWER if leadership is lost.
+    /// </summary>
+    public Task<ProduceOutcome> AppendAsLeaderAsync(Span<byte> records, short acks, int minInSyncReplicas, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        AckWaiter? waiter;
+        LogAppendResult result;
+        lock (_lock)
+        {
+            if (_leader is null)
+            {
+                return Task.FromResult(ProduceOutcome.Failed(ReplicationError.NotLeaderOrFollower));
+            }
+            if (acks == -1 && _leader.CheckAcksAllAppend(minInSyncReplicas) is var refusal && refusal != ReplicationError.None)
+            {
+                return Task.FromResult(ProduceOutcome.Failed(refusal));
+            }
+            result = Log.AppendAsLeader(records, _leader.LeaderEpoch);
+            if (result.Error != AppendError.None)
+            {
+                return Task.FromResult(new ProduceOutcome(ReplicationError.None, result.Error, -1));
+            }
+            Apply(_leader.OnLocalAppend(Log.LogEndOffset, NowMs));
+            if (acks != -1)
+            {
+                return Task.FromResult(new ProduceOutcome(ReplicationError.None, AppendError.None, result.FirstOffset));
+            }
+            waiter = new AckWaiter(result.LastOffset + 1, result.FirstOffset, minInSyncReplicas);
+            var (done, error) = _leader.CheckRequiredOffset(waiter.RequiredOffset, minInSyncReplicas);
+            if (done)
+            {
+                return Task.FromResult(new ProduceOutcome(error, AppendError.None, result.FirstOffset));
+            }
+            _waiters.Add(waiter);
+        }
+        return WaitAsync(waiter, timeout, cancellationToken);
+    }
+
+    private async Task<ProduceOutcome> WaitAsync(AckWaiter waiter, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        using var registration = timer.Token.Register(() =>
+        {
+            lock (_lock)
+            {
+                _waiters.Remove(waiter);
+            }
+            waiter.Completion.TrySetResult(ProduceOutcome.Failed(ReplicationError.RequestTimedOut));
+        });
+        return await waiter.Completion.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>A consumer's fetch: only records below the high watermark.</summary>
+    public PartitionRead ReadForConsumer(long fetchOffset, int maxBytes, int currentLeaderEpoch)
+    {
+        lock (_lock)
+        {
+            if (_leader is null)
+            {
+                return PartitionRead.Failed(ReplicationError.NotLeaderOrFollower, _highWatermark);
+            }
+            var check = LeaderFetchCheck.Check(_leader.LeaderEpoch, currentLeaderEpoch, fetchOffset, -1, Log.LogStartOffset, Log.LogEndOffset, EndOffsetFor);
+            if (check.Error != ReplicationError.None)
+            {
+                return PartitionRead.Failed(check.Error, _highWatermark);
+            }
+            var read = Log.Read(fetchOffset, maxBytes, maxOffsetExclusive: _highWatermark);
+            return new PartitionRead(ReplicationError.None, read.Records, _highWatermark, Log.LogStartOffset, Log.LogEndOffset, null);
+        }
+    }
+
+    /// <summary>
+    /// A follower's fetch on the leader: fencing by leader epoch, divergence detection from its last fetched
+    /// epoch, then records up to the log end and the high watermark. Its position feeds the high watermark and ISR.
+    /// </summary>
+    public PartitionRead HandleFollowerFetch(int replicaId, long fetchOffset, int lastFetchedEpoch, int currentLeaderEpoch, int maxBytes)
+    {
+        lock (_lock)
+        {
+            if (_leader is null)
+            {
+                return PartitionRead.Failed(ReplicationError.NotLeaderOrFollower, _highWatermark);
+            }
+            var check = LeaderFetchCheck.Check(_leader.LeaderEpoch, currentLeaderEpoch, fetchOffset, lastFetchedEpoch, Log.LogStartOffset, Log.LogEndOffset, EndOffsetFor);
+            if (check.Error != ReplicationError.None || check.DivergingEpoch is not null)
+            {
+                return new PartitionRead(check.Error, [], _highWatermark, Log.LogStartOffset, Log.LogEndOffset, check.DivergingEpoch);
+            }
+            Apply(_leader.OnFollowerFetch(replicaId, fetchOffset, NowMs));
+            var read = Log.Read(fetchOffset, maxBytes);
+            return new PartitionRead(ReplicationError.None, read.Records, _highWatermark, Log.LogStartOffset, Log.LogEndOffset, null);
+        }
+    }
+
+    /// <summary>The follower's next fetch position, or null when this replica is not following.</summary>
+    public FetchPosition? NextFetch()
+    {
+        lock (_lock)
+        {
+            return _follower?.NextFetch();
+        }
+    }
+
+    /// <summary>Applies the leader's answer on a follower: append, truncate, restart, or back off (returned).</summary>
+    public FollowerActionKind ApplyFetchResponse(PartitionRead answer)
+    {
+        lock (_lock)
+        {
+            if (_follower is null)
+            {
+                return FollowerActionKind.Backoff;
+            }
+            long recordsBase = answer.Records.Length > 0 ? RecordBatchFields.BaseOffset(answer.Records) : -1;
+            var action = _follower.OnFetchResponse(
+                new FetchAnswer(answer.Error, answer.HighWatermark, answer.LogStartOffset, answer.LogEndOffset, answer.DivergingEpoch, recordsBase),
+                EndOffsetFor);
+            switch (action.Kind)
+            {
+                case FollowerActionKind.Append:
+                    if (answer.Records.Length > 0)
+                    {
+                        var appended = Log.AppendAsFollower(answer.Records);
+                        if (appended.Error != AppendError.None)
+                        {
+                            throw new InvalidOperationException($"{Topic}-{PartitionIndex}: the leader sent records the follower cannot append: {appended.Error}");
+                        }
+                    }
+                    _follower.OnAppended(Log.LogEndOffset, Log.EpochCache.LatestEpoch, action.Offset);
+                    AdvanceHighWatermark(_follower.HighWatermark);
+                    break;
+                case FollowerActionKind.Truncate:
+                    // Only after an unclean election can this cut below the high watermark: that is the data loss
+                    // unclean election accepts, and the replica must follow its leader's log regardless.
+                    Log.TruncateTo(action.Offset);
+                    _highWatermark = Math.Min(_highWatermark, Log.LogEndOffset);
+                    _follower.OnTruncated(Log.LogEndOffset, Log.EpochCache.LatestEpoch);
+                    break;
+                case FollowerActionKind.RestartAt:
+                    Log.TruncateFullyAndStartAt(action.Offset);
+                    _highWatermark = action.Offset;
+                    _follower.OnTruncated(Log.LogEndOffset, -1);
+                    break;
+            }
+            return action.Kind;
+        }
+    }
+
+    /// <summary>The controller committed a new ISR / partition epoch for this partition.</summary>
+    public void OnIsrCommitted(IReadOnlyList<int> isr, int partitionEpoch)
+    {
+        lock (_lock)
+        {
+            if (_leader is not null)
+            {
+                Apply(_leader.OnIsrCommitted(isr, partitionEpoch, NowMs));
+            }
+        }
+    }
+
+    public void OnIsrChangeRefused()
+    {
+        lock (_lock)
+        {
+            _leader?.OnIsrChangeRefused();
+        }
+    }
+
+    /// <summary>Periodic work: ISR shrink checks and checkpointing the high watermark.</summary>
+    public void Tick()
+    {
+        lock (_lock)
+        {
+            if (_leader is not null)
+            {
+                Apply(_leader.OnTick(NowMs));
+            }
+            if (_checkpointedHighWatermark != _highWatermark)
+            {
+                Log.CheckpointHighWatermark(_highWatermark);
+                _checkpointedHighWatermark = _highWatermark;
+            }
+        }
+    }
+
+    private (int, long) EndOffsetFor(int epoch) => Log.EpochCache.EndOffsetFor(epoch, Log.LogEndOffset);
+
+    private void Apply(LeaderUpdate update)
+    {
+        if (update.NewHighWatermark is { } hw)
+        {
+            AdvanceHighWatermark(hw);
+        }
+        if (update.AlterIsr is { } alter)
+        {
+            _sendAlterIsr(this, alter);
+        }
+        CompleteWaiters();
+    }
+
+    private void AdvanceHighWatermark(long hw)
+    {
+        if (hw > _highWatermark)
+        {
+            _highWatermark = Math.Min(hw, Log.LogEndOffset);
+        }
+    }
+
+    private void CompleteWaiters()
+    {
+        if (_leader is null || _waiters.Count == 0)
+        {
+            return;
+        }
+        for (int i = _waiters.Count - 1; i >= 0; i--)
+        {
+            var waiter = _waiters[i];
+            var (done, error) = _leader.CheckRequiredOffset(waiter.RequiredOffset, waiter.MinInSyncReplicas);
+            if (done)
+            {
+                _waiters.RemoveAt(i);
+                waiter.Completion.TrySetResult(new ProduceOutcome(error, AppendError.None, waiter.BaseOffset));
+            }
+        }
+    }
+
+    private void FailWaiters(ReplicationError error)
+    {
+        foreach (var waiter in _waiters)
+        {
+            waiter.Completion.TrySetResult(ProduceOutcome.Failed(error));
+        }
+        _waiters.Clear();
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            FailWaiters(ReplicationError.NotLeaderOrFollower);
+        }
+        Log.Dispose();
+    }
+
+    private sealed class AckWaiter(long requiredOffset, long baseOffset, int minInSyncReplicas)
+    {
+        public long RequiredOffset { get; } = requiredOffset;
+        public long BaseOffset { get; } = baseOffset;
+        public int MinInSyncReplicas { get; } = minInSyncReplicas;
+        public TaskCompletionSource<ProduceOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>The answer to a produce for one partition: a replication error, a storage refusal, or the base offset.</summary>
+public readonly record struct ProduceOutcome(ReplicationError Error, AppendError AppendError, long BaseOffset)
+{
+    public static ProduceOutcome Failed(ReplicationError error) => new(error, AppendError.None, -1);
+}
+
+/// <summary>What a fetch of one partition returns: records (whole batches, as stored) and the leader's view.</summary>
+public sealed record PartitionRead(ReplicationError Error, byte[] Records, long HighWatermark, long LogStartOffset, long LogEndOffset, (int Epoch, long EndOffset)? DivergingEpoch)
+{
+    public static PartitionRead Failed(ReplicationError error, long hw) => new(error, [], hw, -1, -1, null);
+}
