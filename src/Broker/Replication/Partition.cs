@@ -22,9 +22,11 @@ public sealed class Partition : IDisposable
     private FollowerPartitionState? _follower;
     private long _highWatermark;
     private long _checkpointedHighWatermark = -1;
+    private readonly ChangeSignal _changed;
 
-    public Partition(string topic, int partitionIndex, int localBrokerId, SegmentedLog log, ReplicationConfig config, TimeProvider time, Action<Partition, AlterIsrRequest> sendAlterIsr)
+    public Partition(string topic, int partitionIndex, int localBrokerId, SegmentedLog log, ReplicationConfig config, TimeProvider time, Action<Partition, AlterIsrRequest> sendAlterIsr, ChangeSignal? changed = null)
     {
+        _changed = changed ?? new ChangeSignal();
         Topic = topic;
         PartitionIndex = partitionIndex;
         LocalBrokerId = localBrokerId;
@@ -105,6 +107,7 @@ public sealed class Partition : IDisposable
                 return Task.FromResult(new ProduceOutcome(ReplicationError.None, result.Error, -1));
             }
             Apply(_leader.OnLocalAppend(Log.LogEndOffset, NowMs));
+            _changed.Notify();
             if (acks != -1)
             {
                 return Task.FromResult(new ProduceOutcome(ReplicationError.None, AppendError.None, result.FirstOffset));
@@ -287,6 +290,7 @@ public sealed class Partition : IDisposable
         if (hw > _highWatermark)
         {
             _highWatermark = Math.Min(hw, Log.LogEndOffset);
+            _changed.Notify();
         }
     }
 
