@@ -23,6 +23,14 @@ public static class KraftCommand
         var root = new RootCommand("Kraft: a Kafka-compatible event-streaming broker whose metadata lives in a Raft quorum.")
         {
             Output,
+            ClientCommand.Bootstrap,
+            ServerCommand.Build(),
+            ClusterCommand.Build(),
+            TopicsCommand.Build(),
+            DataCommands.Produce(),
+            DataCommands.Consume(),
+            LeadersCommand.Build(),
+            LeadersCommand.Quorum(),
             LogCommand.Build(),
         };
         return root;

@@ -61,6 +61,13 @@ public sealed partial class KafkaServer : IAsyncDisposable
         _limits = limits ?? new ServerLimits();
     }
 
+    /// <summary>
+    /// When set, a connection whose first four bytes are "KRFT" is handed to this handler (the Raft transport) with
+    /// those bytes still unread, so the controller listener carries both Raft traffic and Kafka RPCs on one port.
+    /// (As a Kafka size prefix those bytes would mean 1.26 GB, far above any frame limit, so nothing is ambiguous.)
+    /// </summary>
+    public Func<Socket, CancellationToken, Task>? RaftConnectionHandler { get; init; }
+
     /// <summary>The address actually bound (port 0 picks a free one).</summary>
     public IPEndPoint BoundEndpoint => (IPEndPoint)(_listener?.LocalEndPoint ?? _endpoint);
 
@@ -115,8 +122,27 @@ public sealed partial class KafkaServer : IAsyncDisposable
         }
     }
 
+    private static ReadOnlySpan<byte> RaftMagic => "KRFT"u8;
+
     private async Task ServeAsync(long id, Socket socket, CancellationToken cancellationToken)
     {
+        if (RaftConnectionHandler is not null && await StartsWithRaftMagicAsync(socket, cancellationToken).ConfigureAwait(false))
+        {
+            lock (_lock)
+            {
+                _connections.Remove(id);
+            }
+            try
+            {
+                await RaftConnectionHandler(socket, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogBadFrame(socket.RemoteEndPoint, "raft connection failed: " + e.Message);
+                socket.Dispose();
+            }
+            return;
+        }
         var connection = new ConnectionInfo(id, socket.RemoteEndPoint);
         await using var stream = new NetworkStream(socket, ownsSocket: true);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024));
@@ -169,6 +195,41 @@ public sealed partial class KafkaServer : IAsyncDisposable
                 _connections.Remove(id);
             }
         }
+    }
+
+    /// <summary>Peeks (without consuming) at the first four bytes; false for anything that is not the Raft magic.</summary>
+    private static async Task<bool> StartsWithRaftMagicAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var peek = new byte[4];
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            for (int attempt = 0; attempt < 200; attempt++)
+            {
+                int n = await socket.ReceiveAsync(peek, SocketFlags.Peek, timeout.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return false;
+                }
+                if (!peek.AsSpan(0, n).SequenceEqual(RaftMagic[..n]))
+                {
+                    return false;
+                }
+                if (n == 4)
+                {
+                    return true;
+                }
+                await Task.Delay(5, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (SocketException)
+        {
+        }
+        return false;
     }
 
     /// <summary>Decodes, handles and answers one frame; false closes the connection.</summary>

@@ -42,9 +42,19 @@ public sealed class AdminHttpServer : IAsyncDisposable
     public IPEndPoint? LocalEndPoint { get; private set; }
 
     /// <summary>http://host:port/ of the bound address, for clients and logs.</summary>
-    public Uri BaseAddress => LocalEndPoint is { } ep
-        ? new Uri($"http://{(ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]" : ep.Address.ToString())}:{ep.Port}/")
-        : throw new InvalidOperationException("the admin HTTP server has not been started");
+    /// <remarks>An all-interfaces bind is reported as the loopback address, which a local client can reach.</remarks>
+    public Uri BaseAddress
+    {
+        get
+        {
+            var ep = LocalEndPoint ?? throw new InvalidOperationException("the admin HTTP server has not been started");
+            var address = ep.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+                : ep.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+                : ep.Address;
+            var host = address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
+            return new Uri($"http://{host}:{ep.Port}/");
+        }
+    }
 
     /// <summary>
     /// Turns "host:port" (IPv4, [IPv6], "localhost", a host name, or an empty host / "0.0.0.0" for all

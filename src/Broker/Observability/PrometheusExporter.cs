@@ -22,7 +22,7 @@ namespace Kraft.Broker.Observability;
 /// kind and buckets agree, otherwise the later one is left out and counted in
 /// <see cref="ConflictingInstruments"/>); at most <see cref="PrometheusExporterOptions.MaxSeriesPerInstrument"/>
 /// series per instrument plus one overflow series; counters never go down (negative and NaN
-/// increments are dropped).
+/// increments are dropped, and so are NaN histogram values; a gauge may be set to NaN).
 ///
 /// Threads: measurements arrive on any thread and are recorded under a per-series lock, so totals are
 /// exact (up to 2^53 for integer sums held as doubles). Scrapes (<see cref="Render"/>) may run on any
@@ -328,7 +328,7 @@ public sealed class PrometheusExporter : IDisposable
                     value = s.Value;
                 }
 
-                WriteSample(sb, owner.FamilyName, labels, null, value * owner.Scale);
+                WriteSample(sb, owner.FamilyName, labels, null, Scaled(value, owner.Scale));
             }
         }
     }
@@ -349,15 +349,21 @@ public sealed class PrometheusExporter : IDisposable
         for (var i = 0; i < owner.Boundaries.Length; i++)
         {
             cumulative += buckets[i];
-            var le = PrometheusNaming.FormatValue(owner.Boundaries[i] * owner.Scale);
+            var le = PrometheusNaming.FormatValue(Scaled(owner.Boundaries[i], owner.Scale));
             WriteSample(sb, owner.FamilyName + "_bucket", labels, le, cumulative);
         }
 
         cumulative += buckets[^1];
         WriteSample(sb, owner.FamilyName + "_bucket", labels, "+Inf", cumulative);
-        WriteSample(sb, owner.FamilyName + "_sum", labels, null, sum * owner.Scale);
+        WriteSample(sb, owner.FamilyName + "_sum", labels, null, Scaled(sum, owner.Scale));
         WriteSample(sb, owner.FamilyName + "_count", labels, null, count);
     }
+
+    /// <summary>
+    /// Applies a unit scale. Dividing by the exact power of ten (rather than multiplying by its inexact
+    /// reciprocal) keeps boundaries such as 0.35 ms printing as 0.00035 s instead of 0.00035000000000000005.
+    /// </summary>
+    private static double Scaled(double value, double scale) => scale < 1 ? value / Math.Round(1 / scale) : value * scale;
 
     private static void WriteSample(StringBuilder sb, string name, string labels, string? le, double value)
     {
@@ -386,6 +392,37 @@ public sealed class PrometheusExporter : IDisposable
         Counter,
         Gauge,
         Histogram,
+    }
+
+    /// <summary>
+    /// The raw tags of a measurement (names compared ordinally, values with Equals), as a cache key.
+    /// Holds no more than <see cref="Capacity"/> tags; order matters (a different order is another key
+    /// for the same series).
+    /// </summary>
+    private readonly struct TagKey : IEquatable<TagKey>
+    {
+        public const int Capacity = 3;
+        private readonly int _count;
+        private readonly string? _k0, _k1, _k2;
+        private readonly object? _v0, _v1, _v2;
+
+        public TagKey(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            _count = tags.Length;
+            if (tags.Length > 0) (_k0, _v0) = (tags[0].Key, tags[0].Value);
+            if (tags.Length > 1) (_k1, _v1) = (tags[1].Key, tags[1].Value);
+            if (tags.Length > 2) (_k2, _v2) = (tags[2].Key, tags[2].Value);
+        }
+
+        public bool Equals(TagKey other) =>
+            _count == other._count
+            && string.Equals(_k0, other._k0, StringComparison.Ordinal) && Equals(_v0, other._v0)
+            && string.Equals(_k1, other._k1, StringComparison.Ordinal) && Equals(_v1, other._v1)
+            && string.Equals(_k2, other._k2, StringComparison.Ordinal) && Equals(_v2, other._v2);
+
+        public override bool Equals(object? obj) => obj is TagKey other && Equals(other);
+
+        public override int GetHashCode() => HashCode.Combine(_count, _k0, _v0, _k1, _v1, _k2, _v2);
     }
 
     /// <summary>One label set's current value. Guarded by <see cref="Gate"/>; any thread.</summary>
@@ -417,6 +454,12 @@ public sealed class PrometheusExporter : IDisposable
     {
         private readonly Lock _addGate = new();
         private ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+
+        // Hot-path cache from the raw tags of a measurement (up to three, in the caller's order) to its
+        // series, so recording with the same tags again allocates nothing. Bounded like the series map;
+        // when full, measurements take the slower path that renders the label text first.
+        private ConcurrentDictionary<TagKey, Series> _fast = new();
+        private int _fastCount;
         private Series? _overflow;
 
         public long Sequence { get; } = sequence;
@@ -436,6 +479,8 @@ public sealed class PrometheusExporter : IDisposable
             {
                 _series = new ConcurrentDictionary<string, Series>(StringComparer.Ordinal);
                 _overflow = null;
+                _fast = new ConcurrentDictionary<TagKey, Series>();
+                _fastCount = 0;
             }
         }
 
@@ -455,12 +500,12 @@ public sealed class PrometheusExporter : IDisposable
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            if (double.IsNaN(value) || (Type == MetricType.Counter && accumulate && value < 0))
+            if ((double.IsNaN(value) && (accumulate || Type == MetricType.Histogram)) || (Type == MetricType.Counter && accumulate && value < 0))
             {
                 return;
             }
 
-            var series = Lookup(LabelText(tags));
+            var series = Resolve(tags);
             lock (series.Gate)
             {
                 if (Type == MetricType.Histogram)
@@ -482,6 +527,29 @@ public sealed class PrometheusExporter : IDisposable
                     series.Value = value;
                 }
             }
+        }
+
+        private Series Resolve(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (tags.Length > TagKey.Capacity)
+            {
+                return Lookup(LabelText(tags));
+            }
+
+            var key = new TagKey(tags);
+            var fast = _fast;
+            if (fast.TryGetValue(key, out var series))
+            {
+                return series;
+            }
+
+            series = Lookup(LabelText(tags));
+            if (Volatile.Read(ref _fastCount) < 4 * owner._options.MaxSeriesPerInstrument && fast.TryAdd(key, series))
+            {
+                Interlocked.Increment(ref _fastCount);
+            }
+
+            return series;
         }
 
         private Series Lookup(string labelText)

@@ -24,6 +24,7 @@ public sealed partial class ReplicaFetcherManager : IAsyncDisposable
     private readonly Dictionary<int, (CancellationTokenSource Stop, Task Loop)> _loops = [];
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _disposed = new();
+    private bool _disposing;
 
     public ReplicaFetcherManager(int brokerId, ReplicaManager replicas, Func<ClusterView> view, KafkaClientOptions clientOptions, ILogger logger)
     {
@@ -43,13 +44,13 @@ public sealed partial class ReplicaFetcherManager : IAsyncDisposable
         var leaders = FollowedLeaders();
         lock (_lock)
         {
-            if (_disposed.IsCancellationRequested)
+            if (_disposed.IsCancellationRequested || _disposing)
             {
                 return;
             }
             foreach (var (leader, loop) in _loops.Where(l => !leaders.Contains(l.Key)).ToList())
             {
-                loop.Stop.Cancel();
+                _ = loop.Stop.CancelAsync();
                 _loops.Remove(leader);
             }
             foreach (int leader in leaders.Where(l => !_loops.ContainsKey(l)))
@@ -201,10 +202,11 @@ public sealed partial class ReplicaFetcherManager : IAsyncDisposable
         List<Task> loops;
         lock (_lock)
         {
-            _disposed.Cancel();
+            _disposing = true;
             loops = _loops.Values.Select(l => l.Loop).ToList();
             _loops.Clear();
         }
+        await _disposed.CancelAsync().ConfigureAwait(false);
         try
         {
             await Task.WhenAll(loops).ConfigureAwait(false);

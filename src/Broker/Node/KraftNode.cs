@@ -1,0 +1,399 @@
+using System.Net;
+using Kraft.Broker.Cluster;
+using Kraft.Broker.Configuration;
+using Kraft.Broker.Controller;
+using Kraft.Broker.Handlers;
+using Kraft.Broker.Network;
+using Kraft.Broker.RaftTransport;
+using Kraft.Broker.Replication;
+using Kraft.Protocol;
+using Kraft.Protocol.Client;
+using Kraft.Protocol.Messages;
+using Kraft.Quorum.Controller;
+using Kraft.Quorum.Metadata;
+using Kraft.Quorum.Raft;
+using Kraft.Quorum.RaftDriver;
+using Kraft.Storage.Log;
+using Microsoft.Extensions.Logging;
+
+namespace Kraft.Broker.Node;
+
+/// <summary>
+/// One Kraft process: a Raft voter on the metadata log (controller role), the active controller when it leads,
+/// and a broker (broker role) that registers with the controller, follows the committed metadata, hosts partition
+/// replicas and serves Kafka clients. Combined mode (both roles) is the default for laptop clusters.
+/// <para>Threads: the Raft driver thread applies committed metadata (and runs the controller's replay); a metadata
+/// applier task turns each new image into a <see cref="ClusterView"/> and reconciles the local replicas; network
+/// servers and fetchers run on the thread pool.</para>
+/// </summary>
+public sealed partial class KraftNode : IAsyncDisposable
+{
+    public const string MetadataTopic = "__cluster_metadata";
+
+    private readonly NodeConfig _config;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggers;
+    private readonly string _clusterId;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _background = [];
+    private readonly SemaphoreSlim _imageChanged = new(0);
+    private ClusterView _view = ClusterView.Empty;
+    private MetadataImage? _pendingImage;
+    private RaftDriver? _driver;
+    private RaftTcpTransport? _transport;
+    private RaftTcpListener? _raftListener;
+    private ControllerService? _controller;
+    private KafkaServer? _controllerServer;
+    private KafkaServer? _brokerServer;
+    private ReplicaManager? _replicas;
+    private ReplicaFetcherManager? _fetchers;
+    private ControllerChannel? _channel;
+    private BrokerLifecycle? _lifecycle;
+
+    private KraftNode(NodeConfig config, string clusterId, ILoggerFactory loggers)
+    {
+        _config = config;
+        _clusterId = clusterId;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Kraft.Node");
+    }
+
+    public int NodeId => _config.NodeId;
+    public ClusterView View => Volatile.Read(ref _view);
+    public RaftDriver? Raft => _driver;
+    public IPEndPoint? BrokerEndpoint => _brokerServer?.BoundEndpoint;
+    public IPEndPoint? ControllerEndpoint => _controllerServer?.BoundEndpoint;
+    public BrokerLifecycle? Lifecycle => _lifecycle;
+    public ReplicaManager? Replicas => _replicas;
+
+    private bool IsController => _config.ProcessRoles.HasFlag(ProcessRoles.Controller);
+    private bool IsBroker => _config.ProcessRoles.HasFlag(ProcessRoles.Broker);
+
+    /// <summary>Opens the node's state on disk and starts every role it has.</summary>
+    public static async Task<KraftNode> StartAsync(NodeConfig config, string clusterId, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var node = new KraftNode(config, clusterId, loggers);
+        try
+        {
+            await node.StartCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await node.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return node;
+    }
+
+    private ListenerEndpoint Listener(string name) =>
+        _config.Listeners.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ConfigException($"listeners: no listener named {name}");
+
+    private (string Host, int Port)? ControllerAddress(int nodeId) =>
+        _config.ControllerQuorumVoters.FirstOrDefault(v => v.Id == nodeId) is { } voter ? (voter.Host, voter.Port) : null;
+
+    private static IPEndPoint Bind(ListenerEndpoint listener) =>
+        new(listener.Host.Length == 0 || listener.Host == "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(listener.Host == "localhost" ? "127.0.0.1" : listener.Host), listener.Port);
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        var time = TimeProvider.System;
+        string dataDirectory = _config.LogDirs[0];
+        Directory.CreateDirectory(dataDirectory);
+        Directory.CreateDirectory(_config.MetadataLogDir);
+
+        // Metadata: every node applies the committed log; the Raft leader also runs the active controller.
+        _controller = new ControllerService(_config.NodeId, ControllerConfigFrom(_config), time, _loggers.CreateLogger("Kraft.Controller"));
+        _controller.Publisher.Subscribe(new ImageSubscriber(this));
+
+        if (IsController)
+        {
+            var controllerListener = Listener(_config.ControllerListenerNames[0]);
+            _transport = new RaftTcpTransport(new NodeId(_config.NodeId), id => ControllerAddress(id.Value), _loggers.CreateLogger("Kraft.RaftTransport"));
+            var raftOptions = new RaftOptions
+            {
+                NodeId = new NodeId(_config.NodeId),
+                Voters = _config.ControllerQuorumVoters.Select(v => new NodeId(v.Id)).ToList(),
+                ElectionTimeoutMs = _config.ControllerQuorumElectionTimeoutMs,
+                FetchTimeoutMs = _config.ControllerQuorumFetchTimeoutMs,
+                ElectionBackoffMaxMs = _config.ControllerQuorumElectionBackoffMaxMs,
+                RequestTimeoutMs = _config.ControllerQuorumRequestTimeoutMs,
+            };
+            _driver = RaftDriver.Open(
+                new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions),
+                _transport, new MetadataStateMachine(_controller), time, _loggers.CreateLogger("Kraft.Raft"));
+            _transport.OnReceive = _driver.Deliver;
+            _controller.Attach(new DriverMetadataLog(_driver));
+
+            var controllerHandler = new ControllerRequestHandler(_controller, ct => _driver.DescribeQuorumAsync(ct));
+            _raftListener = new RaftTcpListener(_transport, _loggers.CreateLogger("Kraft.RaftListener"));
+            var raftListener = _raftListener;
+            _controllerServer = new KafkaServer(Bind(controllerListener), controllerHandler.Apis, controllerHandler, _loggers.CreateLogger("Kraft.ControllerListener"))
+            {
+                // Raft peers connect to the controller listener too; their connections start with "KRFT" (not yet consumed).
+                RaftConnectionHandler = async (socket, ct) =>
+                {
+                    // The listener takes sockets whose magic has been read: consume the four peeked bytes first.
+                    var magic = new byte[4];
+                    int read = 0;
+                    while (read < 4)
+                    {
+                        int n = await socket.ReceiveAsync(magic.AsMemory(read), System.Net.Sockets.SocketFlags.None, ct).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            socket.Dispose();
+                            return;
+                        }
+                        read += n;
+                    }
+                    raftListener.Accept(socket);
+                },
+            };
+            _controllerServer.Start();
+            _driver.Start();
+            _background.Add(Task.Run(() => ControllerTickLoopAsync(_stopping.Token)));
+            _channel = new ControllerChannel(_config.NodeId, () => _driver.Role.LeaderId?.Value, ControllerAddress, controllerHandler, ClientOptions("controller-channel"));
+        }
+        else
+        {
+            throw new ConfigException("process.roles=broker alone is not supported yet: run combined nodes (broker,controller)");
+        }
+
+        if (IsBroker)
+        {
+            var brokerListener = Listener(_config.InterBrokerListenerName);
+            var logConfig = new LogConfig
+            {
+                SegmentBytes = _config.LogSegmentBytes,
+                SegmentMs = _config.LogRollMs,
+                RetentionMs = _config.LogRetentionMs,
+                RetentionBytes = _config.LogRetentionBytes,
+                IndexIntervalBytes = _config.LogIndexIntervalBytes,
+                FlushIntervalMessages = _config.LogFlushIntervalMessages,
+                FlushIntervalMs = _config.LogFlushIntervalMs ?? long.MaxValue,
+            };
+            _replicas = new ReplicaManager(_config.NodeId, dataDirectory, _ => logConfig,
+                new ReplicationConfig { ReplicaLagTimeMaxMs = _config.ReplicaLagTimeMaxMs, MinInSyncReplicas = _config.MinInsyncReplicas },
+                time, (partition, request) => _lifecycle?.RequestIsrChange(partition, request));
+            _fetchers = new ReplicaFetcherManager(_config.NodeId, _replicas, () => View, ClientOptions($"replica-fetcher-{_config.NodeId}"), _loggers.CreateLogger("Kraft.ReplicaFetcher"))
+            {
+                FetchWaitMaxMs = _config.ReplicaFetchWaitMaxMs,
+                FetchMaxBytes = _config.ReplicaFetchMaxBytes,
+            };
+            var admin = new AdminForwardingHandler(_channel!, topic => View.Topics.ContainsKey(topic));
+            var data = new DataPlaneHandler(_config.NodeId, () => View, _replicas, MinInSyncReplicasFor, time) { Next = admin };
+            data.Apis = DataPlaneHandler.Served(ApiVersionsTable.BrokerListener,
+                [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.OffsetForLeaderEpoch, .. AdminForwardingHandler.ForwardedApis]);
+            _brokerServer = new KafkaServer(Bind(brokerListener), data.Apis, data, _loggers.CreateLogger("Kraft.BrokerListener"));
+            _brokerServer.Start();
+
+            var advertised = _config.AdvertisedListeners.FirstOrDefault(l => string.Equals(l.Name, brokerListener.Name, StringComparison.OrdinalIgnoreCase)) ?? brokerListener;
+            string advertisedHost = advertised.Host.Length == 0 || advertised.Host == "0.0.0.0" ? "127.0.0.1" : advertised.Host;
+            int advertisedPort = advertised.Port == 0 ? _brokerServer.BoundEndpoint.Port : advertised.Port;
+            _lifecycle = new BrokerLifecycle(_config.NodeId, _clusterId,
+                [new Kraft.Protocol.Messages.BrokerRegistrationRequest.Listener { Name = brokerListener.Name, Host = advertisedHost, Port = (ushort)advertisedPort, SecurityProtocol = 0 }],
+                _config.BrokerRack, _channel!, () => _controller.Publisher.Image.LastAppliedOffset,
+                TimeSpan.FromMilliseconds(_config.BrokerHeartbeatIntervalMs), _loggers.CreateLogger("Kraft.BrokerLifecycle"),
+                topic => View.Topics.TryGetValue(topic, out var info) ? info.TopicId : Guid.Empty);
+            _lifecycle.Start();
+            _background.Add(Task.Run(() => MetadataApplierLoopAsync(_stopping.Token)));
+            _background.Add(Task.Run(() => ReplicaTickLoopAsync(_stopping.Token)));
+        }
+        LogStarted(_config.NodeId, _brokerServer?.BoundEndpoint, _controllerServer?.BoundEndpoint);
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    private KafkaClientOptions ClientOptions(string clientId) => new()
+    {
+        ClientId = clientId,
+        RequestTimeout = TimeSpan.FromMilliseconds(Math.Max(2000, _config.ControllerQuorumRequestTimeoutMs * 2)),
+        ConnectTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    private int MinInSyncReplicasFor(string topic)
+    {
+        var image = _controller!.Publisher.Image;
+        string? value = image.ConfigValue(new ConfigResource(ConfigResourceType.Topic, topic), "min.insync.replicas")
+            ?? image.ConfigValue(new ConfigResource(ConfigResourceType.Broker, ""), "min.insync.replicas");
+        return int.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : _config.MinInsyncReplicas;
+    }
+
+    private static ControllerConfig ControllerConfigFrom(NodeConfig config) => new()
+    {
+        BrokerSessionTimeoutMs = config.BrokerSessionTimeoutMs,
+        DefaultNumPartitions = config.NumPartitions,
+        DefaultReplicationFactor = (short)config.DefaultReplicationFactor,
+        UncleanLeaderElectionEnable = config.UncleanLeaderElectionEnable,
+        AutoLeaderRebalanceEnable = config.AutoLeaderRebalanceEnable,
+        LeaderImbalancePerBrokerPercentage = config.LeaderImbalancePerBrokerPercentage,
+        LeaderImbalanceCheckIntervalSeconds = config.LeaderImbalanceCheckIntervalSeconds,
+    };
+
+    /// <summary>Receives committed images on the Raft thread and hands the latest to the applier task.</summary>
+    private sealed class ImageSubscriber(KraftNode node) : IMetadataSubscriber
+    {
+        public void OnMetadataUpdate(MetadataDelta delta, MetadataImage image)
+        {
+            Volatile.Write(ref node._pendingImage, image);
+            node._imageChanged.Release();
+        }
+    }
+
+    private async Task MetadataApplierLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _imageChanged.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                var image = Interlocked.Exchange(ref _pendingImage, null);
+                int leader = _driver?.Role.LeaderId?.Value ?? -1;
+                if (image is null && View.ControllerId == leader)
+                {
+                    continue;
+                }
+                image ??= _controller!.Publisher.Image;
+                var view = ClusterViews.From(image, _clusterId, leader, _config.InterBrokerListenerName);
+                Volatile.Write(ref _view, view);
+                _replicas?.Apply(view);
+                _fetchers?.Sync();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogApplyFailed(e);
+            }
+        }
+    }
+
+    private async Task ControllerTickLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+                if (_controller!.IsActive)
+                {
+                    await _controller.TickAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogTickFailed(e);
+            }
+        }
+    }
+
+    private async Task ReplicaTickLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+                _replicas!.Tick();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogTickFailed(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Clean stop: controlled shutdown (leadership moves away first), Raft resignation (the others elect at once),
+    /// then every server, loop and file is closed.
+    /// </summary>
+    public async Task StopAsync(TimeSpan controlledShutdownTimeout)
+    {
+        if (_lifecycle is not null && controlledShutdownTimeout > TimeSpan.Zero)
+        {
+            bool clean = await _lifecycle.ControlledShutdownAsync(controlledShutdownTimeout).ConfigureAwait(false);
+            LogControlledShutdown(_config.NodeId, clean);
+        }
+        if (_driver is not null)
+        {
+            try
+            {
+                await _driver.ResignAsync().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_lifecycle is not null) await _lifecycle.DisposeAsync().ConfigureAwait(false);
+        if (_brokerServer is not null) await _brokerServer.DisposeAsync().ConfigureAwait(false);
+        if (_fetchers is not null) await _fetchers.DisposeAsync().ConfigureAwait(false);
+        try { await Task.WhenAll(_background).ConfigureAwait(false); } catch (OperationCanceledException) { }
+        if (_controllerServer is not null) await _controllerServer.DisposeAsync().ConfigureAwait(false);
+        if (_channel is not null) await _channel.DisposeAsync().ConfigureAwait(false);
+        if (_driver is not null) await _driver.DisposeAsync().ConfigureAwait(false);
+        if (_raftListener is not null) await _raftListener.DisposeAsync().ConfigureAwait(false);
+        if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
+        _replicas?.Dispose();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Node {NodeId} started: broker listener {Broker}, controller listener {Controller}")]
+    private partial void LogStarted(int nodeId, IPEndPoint? broker, IPEndPoint? controller);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Applying metadata failed")]
+    private partial void LogApplyFailed(Exception exception);
+
+    [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "Periodic task failed")]
+    private partial void LogTickFailed(Exception exception);
+
+    [LoggerMessage(EventId = 503, Level = LogLevel.Information, Message = "Node {NodeId} controlled shutdown completed: {Clean}")]
+    private partial void LogControlledShutdown(int nodeId, bool clean);
+}
+
+/// <summary>Feeds the Raft driver's callbacks (driver thread) to the controller service.</summary>
+internal sealed class MetadataStateMachine(ControllerService service) : IRaftStateMachine
+{
+    public void OnRoleChange(RoleInfo role) => service.OnRoleChange(role.Role == RaftRole.Leader, role.Epoch);
+
+    public void OnCommitted(IReadOnlyList<LogEntry> entries, long highWatermark)
+    {
+        foreach (var entry in entries)
+        {
+            service.ApplyCommitted(entry.Payload, entry.Kind == LogEntryKind.LeaderChange, entry.Offset, entry.Epoch);
+        }
+    }
+
+    // A snapshot covers offsets below Id.Offset: the image's last applied offset is the one before it.
+    public void OnSnapshotLoad(RaftSnapshot snapshot) => service.LoadSnapshot(snapshot.Bytes, snapshot.Id.Offset - 1, snapshot.Id.Epoch);
+
+    public byte[]? TakeSnapshot(long endOffset) => service.TakeSnapshot();
+}
+
+/// <summary>The controller's view of the Raft driver: one proposal = one entry.</summary>
+internal sealed class DriverMetadataLog(RaftDriver driver) : IMetadataLog
+{
+    public async Task<MetadataProposal> ProposeAsync(byte[] batch, CancellationToken cancellationToken)
+    {
+        var outcome = await driver.ProposeAsync(batch, cancellationToken).ConfigureAwait(false);
+        return new MetadataProposal(outcome.Committed, outcome.Offset, outcome.Epoch, outcome.Error);
+    }
+}

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Kraft.Protocol.Client;
+
+namespace Kraft.Cli.Commands;
+
+/// <summary>The local dev cluster's layout, shared by `cluster up` and every command's default bootstrap.</summary>
+public static class DevCluster
+{
+    public const int DefaultBasePort = 9092;
+    public const string DefaultDirectory = "data/dev";
+
+    public static int BrokerPort(int basePort, int node) => basePort + node - 1;
+    public static int ControllerPort(int basePort, int node) => basePort + 100 + node - 1;
+    public static int HttpPort(int basePort, int node) => basePort + 200 + node - 1;
+
+    public static string Bootstrap(int basePort, int nodes) =>
+        string.Join(',', Enumerable.Range(1, nodes).Select(n => $"127.0.0.1:{BrokerPort(basePort, n)}"));
+
+    public static string DefaultBootstrap => Environment.GetEnvironmentVariable("KRAFT_BOOTSTRAP") ?? Bootstrap(DefaultBasePort, 3);
+}
+
+/// <summary>Options and error handling every client command shares.</summary>
+public static class ClientCommand
+{
+    public static readonly Option<string> Bootstrap = new("--bootstrap-server", "-b")
+    {
+        Description = "Brokers to contact (host:port,...); default: the local dev cluster or $KRAFT_BOOTSTRAP",
+        DefaultValueFactory = _ => DevCluster.DefaultBootstrap,
+        Recursive = true,
+    };
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a client; turns an unreachable cluster or a protocol failure into one line on
+    /// stderr naming the addresses tried, and exit code 1. Never a stack trace.
+    /// </summary>
+    public static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken, Func<KafkaClient, Output, CancellationToken, Task<int>> body)
+    {
+        string bootstrap = parse.GetValue(Bootstrap) ?? DevCluster.DefaultBootstrap;
+        var output = new Output(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(KraftCommand.Output) == "json");
+        var options = new KafkaClientOptions
+        {
+            BootstrapServers = bootstrap.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            ClientId = "kraft-cli",
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            RequestTimeout = TimeSpan.FromSeconds(30),
+        };
+        try
+        {
+            await using var client = new KafkaClient(options);
+            return await body(client, output, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KafkaClientException or SocketException or IOException or TimeoutException or InvalidOperationException)
+        {
+            output.Fail($"cannot complete the request against {bootstrap}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            output.Fail($"timed out talking to {bootstrap}");
+            return ExitCodes.Failure;
+        }
+    }
+}
+
+/// <summary>All command output: results to stdout (table or JSON), diagnostics to stderr.</summary>
+public sealed class Output(TextWriter stdout, TextWriter stderr, bool json)
+{
+    public bool Json { get; } = json;
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+
+    public void Fail(string message) => Err.WriteLine("kraft: " + message);
+
+    public void WriteJson(object value) =>
+        Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(value, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>A plain aligned table (no colours, so it pipes well).</summary>
+    public void WriteTable(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        var all = rows.ToList();
+        var widths = headers.Select((h, i) => Math.Max(h.Length, all.Count == 0 ? 0 : all.Max(r => r[i].Length))).ToArray();
+        Out.WriteLine(string.Join("  ", headers.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        foreach (var row in all)
+        {
+            Out.WriteLine(string.Join("  ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        }
+    }
+}
