@@ -77,7 +77,7 @@ public static class ClusterCommand
             error.WriteLine("kraft: --nodes must be between 1 and 9");
             return ExitCodes.UsageError;
         }
-        string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the kraft executable");
+        string self = SelfCommand();
         string clusterIdFile = Path.Combine(dir, "cluster.id");
         Directory.CreateDirectory(dir);
         string clusterId = File.Exists(clusterIdFile) ? File.ReadAllText(clusterIdFile).Trim() : Guid.NewGuid().ToString("N")[..22];
@@ -95,7 +95,7 @@ public static class ClusterCommand
             }
             string config = WriteConfig(dir, node, nodes, basePort);
             string log = Path.Combine(NodeDir(dir, node), "server.log");
-            var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec \"{self}\" server --config \"{config}\" --cluster-id {clusterId} >>\"{log}\" 2>&1"])
+            var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec {self} server --config \"{config}\" --cluster-id {clusterId} >>\"{log}\" 2>&1"])
             {
                 UseShellExecute = false,
             };
@@ -137,6 +137,22 @@ public static class ClusterCommand
         foreach (var p in processes) Stop(p);
         for (int node = 1; node <= nodes; node++) File.Delete(Path.Combine(NodeDir(dir, node), "kraft.pid"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>How to run this same kraft again: the apphost, or `dotnet kraft.dll` when started through dotnet (tests).</summary>
+    private static string SelfCommand()
+    {
+        string process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the kraft executable");
+        if (Path.GetFileNameWithoutExtension(process) == "dotnet")
+        {
+            string entry = System.Reflection.Assembly.GetEntryAssembly()?.Location ?? typeof(ClusterCommand).Assembly.Location;
+            if (Path.GetFileNameWithoutExtension(entry) != "kraft")
+            {
+                entry = Path.Combine(AppContext.BaseDirectory, "kraft.dll");
+            }
+            return $"\"{process}\" \"{entry}\"";
+        }
+        return $"\"{process}\"";
     }
 
     /// <summary>Null when ready; otherwise why not.</summary>
