@@ -78,12 +78,15 @@ public static class ServerCommand
             return ExitCodes.Failure;
         }
         await using var httpScope = http;
-        try
+        // Run until asked to stop, or until the Raft driver dies (a storage or invariant failure): then fail fast.
+        var stopped = Task.Delay(Timeout.Infinite, stop.Token);
+        var raftStopped = node.Raft?.Stopped ?? Task.Delay(Timeout.Infinite, stop.Token);
+        var first = await Task.WhenAny(stopped, raftStopped).ConfigureAwait(false);
+        if (first == raftStopped && !stop.IsCancellationRequested)
         {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
+            error.WriteLine($"kraft: node {config.NodeId}: the metadata quorum driver stopped: {node.Raft?.Fault?.Message ?? "unknown reason"}; exiting");
+            await node.DisposeAsync().ConfigureAwait(false);
+            return ExitCodes.Failure;
         }
         await node.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         return ExitCodes.Ok;

@@ -432,8 +432,15 @@ public sealed partial class RaftDriver : IAsyncDisposable
                 }
                 _appliedSinceSnapshot += ready.CommittedEntries.Count;
             }
+            long highWatermarkBefore = Volatile.Read(ref _highWatermark);
             _node.Advance(ready);
             Volatile.Write(ref _highWatermark, _node.HighWatermark);
+            if (_node.HighWatermark > highWatermarkBefore && _node.Role == RaftRole.Leader)
+            {
+                // Followers learn the new high watermark from fetch answers: answer the parked ones now instead of at
+                // their long-poll timeout, so that committed metadata reaches every node within a round trip.
+                _node.ReleaseParkedFetches();
+            }
             Volatile.Write(ref _appliedOffset, _node.AppliedOffset);
             CompleteBarriers();
         }
