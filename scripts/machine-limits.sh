@@ -14,7 +14,11 @@ echo -n "sequential write with final fsync (1 MiB writes, 4 GiB, end_fsync): "; 
 echo -n "fsync rate, 16 KiB appends (write+fsync each, 15 s):              "; run --name=fsync16k --rw=write --bs=16k --size=1G --fsync=1 --runtime=15 --time_based | bw
 echo -n "fsync rate, 1 MiB appends (write+fsync each, 15 s):               "; run --name=fsync1m --rw=write --bs=1M --size=4G --fsync=1 --runtime=15 --time_based | bw
 echo -n "fsync rate, 100 B appends (write+fsync each, 15 s):               "; run --name=fsync100 --rw=write --bs=100 --size=64M --fsync=1 --runtime=15 --time_based | bw
-rm -f "$dir"/seq* "$dir"/fsync*
+# A log appends to a growing file, so every fsync also commits the new file size. fio preallocates by default;
+# these two runs do not (fallocate=none), which is the like-for-like baseline for Kraft's fsync-per-batch appends.
+echo -n "fsync rate, 16 KiB appends growing the file (fallocate=none):     "; run --name=grow16k --rw=write --bs=16k --size=1G --fsync=1 --runtime=15 --time_based --fallocate=none | bw
+echo -n "fsync rate, 1 MiB appends growing the file (fallocate=none):      "; run --name=grow1m --rw=write --bs=1M --size=4G --fsync=1 --runtime=15 --time_based --fallocate=none | bw
+rm -f "$dir"/seq* "$dir"/fsync* "$dir"/grow*
 if command -v iperf3 >/dev/null; then
   iperf3 -s -1 -B 127.0.0.1 -p 5299 >/dev/null 2>&1 &
   sleep 0.5

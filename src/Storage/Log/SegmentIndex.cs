@@ -17,6 +17,7 @@ internal sealed class SegmentIndex : IDisposable
     private FileStream _file;
     private readonly List<IndexEntry> _entries = [];
     private bool _dirty;
+    private int _written; // entries already in the file
 
     public SegmentIndex(string path)
     {
@@ -61,9 +62,15 @@ internal sealed class SegmentIndex : IDisposable
             }
             _entries.Add(entry);
         }
+        _written = _entries.Count;
         return true;
     }
 
+    /// <summary>
+    /// Adds an entry in memory; it reaches the file at the next <see cref="Flush"/> (roll, recovery-point checkpoint,
+    /// close). Until then the segment is past the recovery point, where recovery rebuilds the index anyway, so
+    /// appends do not pay for a second file write.
+    /// </summary>
     public void Append(IndexEntry entry)
     {
         if (_entries.Count > 0)
@@ -72,11 +79,6 @@ internal sealed class SegmentIndex : IDisposable
             Invariant.Check(entry.RelativeOffset > previous.RelativeOffset && entry.Position > previous.Position,
                 $"index entries must increase: {previous} then {entry} in {_path}");
         }
-        Span<byte> bytes = stackalloc byte[EntrySize];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, entry.RelativeOffset);
-        BinaryPrimitives.WriteInt32BigEndian(bytes[4..], entry.Position);
-        BinaryPrimitives.WriteInt64BigEndian(bytes[8..], entry.MaxTimestamp);
-        RandomAccess.Write(_file.SafeFileHandle, bytes, (long)_entries.Count * EntrySize);
         _entries.Add(entry);
         _dirty = true;
     }
@@ -114,24 +116,41 @@ internal sealed class SegmentIndex : IDisposable
             return;
         }
         _entries.RemoveRange(keep, _entries.Count - keep);
-        _file.SetLength((long)keep * EntrySize);
+        _written = Math.Min(_written, keep);
+        _file.SetLength((long)_written * EntrySize);
         _dirty = true;
     }
 
     public void Reset()
     {
         _entries.Clear();
+        _written = 0;
         _file.SetLength(0);
         _dirty = true;
     }
 
+    /// <summary>Writes the entries not yet in the file and fsyncs it.</summary>
     public void Flush()
     {
-        if (_dirty)
+        if (!_dirty)
         {
-            _file.Flush(flushToDisk: true);
-            _dirty = false;
+            return;
         }
+        if (_written < _entries.Count)
+        {
+            var bytes = new byte[(_entries.Count - _written) * EntrySize];
+            for (int i = _written; i < _entries.Count; i++)
+            {
+                var span = bytes.AsSpan((i - _written) * EntrySize, EntrySize);
+                BinaryPrimitives.WriteInt32BigEndian(span, _entries[i].RelativeOffset);
+                BinaryPrimitives.WriteInt32BigEndian(span[4..], _entries[i].Position);
+                BinaryPrimitives.WriteInt64BigEndian(span[8..], _entries[i].MaxTimestamp);
+            }
+            RandomAccess.Write(_file.SafeFileHandle, bytes, (long)_written * EntrySize);
+            _written = _entries.Count;
+        }
+        _file.Flush(flushToDisk: true);
+        _dirty = false;
     }
 
     public void Dispose() => _file.Dispose();
