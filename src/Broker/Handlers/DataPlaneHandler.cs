@@ -32,6 +32,9 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
         _time = time;
     }
 
+    /// <summary>The longest a Fetch waits for data (Kafka's request.timeout.ms default).</summary>
+    public const int MaxFetchWaitMs = 30_000;
+
     /// <summary>Where requests this handler does not serve go (admin and group APIs).</summary>
     public IKafkaRequestHandler? Next { get; set; }
 
@@ -150,13 +153,15 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
 
     private async ValueTask<IResponseMessage?> FetchAsync(FetchRequest request, short version, CancellationToken cancellationToken)
     {
-        long deadline = _time.GetTimestamp() + (long)(Math.Max(0, request.MaxWaitMs) * (_time.TimestampFrequency / 1000.0));
+        // A long poll never outlasts request.timeout.ms (30 s): a client asking for more is not waiting anyway.
+        int maxWaitMs = Math.Clamp(request.MaxWaitMs, 0, MaxFetchWaitMs);
+        long deadline = _time.GetTimestamp() + (long)(maxWaitMs * (_time.TimestampFrequency / 1000.0));
         while (true)
         {
             var wake = _replicas.Changed.NextAsync();
             var (response, bytes, anyError) = ReadOnce(request, version);
             long remaining = deadline - _time.GetTimestamp();
-            if (bytes >= Math.Max(1, request.MinBytes) || anyError || remaining <= 0 || request.MaxWaitMs <= 0)
+            if (bytes >= Math.Max(1, request.MinBytes) || anyError || remaining <= 0 || maxWaitMs <= 0)
             {
                 return response;
             }

@@ -165,7 +165,7 @@ public sealed class KafkaServerTests : IAsyncLifetime
         Assert.Equal(0, (await ApiVersionsAsync(4242)).ErrorCode);
     }
 
-    private static byte[] Mutate(Random random, byte[] valid)
+    internal static byte[] Mutate(Random random, byte[] valid)
     {
         var frame = (byte[])valid.Clone();
         switch (random.Next(6))
