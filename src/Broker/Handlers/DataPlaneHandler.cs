@@ -35,6 +35,12 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
     /// <summary>The longest a Fetch waits for data (Kafka's request.timeout.ms default).</summary>
     public const int MaxFetchWaitMs = 30_000;
 
+    /// <summary>
+    /// auto.create.topics.enable: when set, a Metadata request that allows auto-creation and names an unknown topic
+    /// starts its creation (with the cluster defaults) and gets LEADER_NOT_AVAILABLE for it, so the client retries.
+    /// </summary>
+    public Func<string, Task>? AutoCreateTopic { get; set; }
+
     /// <summary>Where requests this handler does not serve go (admin and group APIs).</summary>
     public IKafkaRequestHandler? Next { get; set; }
 
@@ -80,11 +86,16 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
             var topic = name is not null ? view.Topics.GetValueOrDefault(name) : view.Topics.Values.FirstOrDefault(t => t.TopicId == id);
             if (topic is null)
             {
+                bool creating = name is not null && request.AllowAutoTopicCreation && AutoCreateTopic is not null && IsLegalTopicName(name);
+                if (creating)
+                {
+                    _ = AutoCreateTopic!(name!); // answered by the controller; the client asks again
+                }
                 response.Topics.Add(new MetadataResponse.MetadataResponseTopic
                 {
                     Name = name,
                     TopicId = id,
-                    ErrorCode = (short)(name is null ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+                    ErrorCode = (short)(creating ? ErrorCode.LEADER_NOT_AVAILABLE : name is null ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
                     Partitions = [],
                 });
                 continue;
@@ -108,6 +119,10 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
         }
         return response;
     }
+
+    private static bool IsLegalTopicName(string name) =>
+        name.Length is > 0 and <= 249 && name is not "." and not ".." && !name.StartsWith("__", StringComparison.Ordinal)
+        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
     private async ValueTask<IResponseMessage?> ProduceAsync(ProduceRequest request, CancellationToken cancellationToken)
     {

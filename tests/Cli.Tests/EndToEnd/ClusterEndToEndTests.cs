@@ -110,6 +110,13 @@ public class ClusterEndToEndTests
         Assert.NotEqual(0, code);
         Assert.Contains("INVALID_TOPIC_EXCEPTION", error);
 
+        // auto.create.topics.enable (on by default): a producer's Metadata request creates the topic.
+        var (kcode, _, kerr) = await Kcat("x\ny\n", "-b", cluster.Bootstrap, "-P", "-t", "auto-created", "-X", "acks=all");
+        Assert.True(kcode == 0, kerr);
+        (code, var described, _) = await cluster.Kraft("topics", "describe", "auto-created", "-o", "json", "-b", cluster.Bootstrap);
+        Assert.Equal(0, code);
+        Assert.Contains("auto-created", described);
+
         (code, _, error) = await LocalCluster.Run("dotnet", [LocalCluster.KraftDll, "topics", "list", "-b", "127.0.0.1:1"], "", TimeSpan.FromSeconds(60));
         Assert.Equal(1, code);
         Assert.Contains("127.0.0.1:1", error);
