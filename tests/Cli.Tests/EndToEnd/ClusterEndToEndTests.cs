@@ -11,6 +11,7 @@ namespace Kraft.Cli.Tests.EndToEnd;
 /// exactly once.
 /// </summary>
 [Trait("Category", "EndToEnd")]
+[Collection(LocalCluster.Collection)]
 public class ClusterEndToEndTests
 {
     private static async Task<(int, string, string)> Kcat(string input, params string[] args) =>

@@ -4,6 +4,7 @@ namespace Kraft.Cli.Tests.EndToEnd;
 
 /// <summary>kafkajs 2.2.4 (npm, installed by .ci/install into tests/Compat) against a real three-node cluster.</summary>
 [Trait("Category", "EndToEnd")]
+[Collection(LocalCluster.Collection)]
 public class KafkajsTests
 {
     private static string CompatDirectory([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")

@@ -13,6 +13,9 @@ namespace Kraft.Cli.Tests.EndToEnd;
 /// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
+    /// <summary>Tests that start clusters share this collection so that they run one at a time (2-core machines).</summary>
+    public const string Collection = "local-cluster";
+
     public LocalCluster(int nodes = 3)
     {
         Nodes = nodes;

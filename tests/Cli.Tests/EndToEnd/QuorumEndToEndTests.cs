@@ -12,6 +12,7 @@ namespace Kraft.Cli.Tests.EndToEnd;
 /// node catches up with the metadata log.
 /// </summary>
 [Trait("Category", "EndToEnd")]
+[Collection(LocalCluster.Collection)]
 public partial class QuorumEndToEndTests
 {
     private static async Task<(int Leader, int Epoch, long HighWatermark, Dictionary<int, long> Voters)?> QuorumAsync(string bootstrap)
