@@ -29,6 +29,7 @@ public static class KraftCommand
             TopicsCommand.Build(),
             DataCommands.Produce(),
             DataCommands.Consume(),
+            GroupsCommand.Build(),
             LeadersCommand.Build(),
             LeadersCommand.Quorum(),
             LogCommand.Build(),

@@ -2,6 +2,7 @@ using System.Net;
 using Kraft.Broker.Cluster;
 using Kraft.Broker.Configuration;
 using Kraft.Broker.Controller;
+using Kraft.Broker.Groups.Coordinator;
 using Kraft.Broker.Handlers;
 using Kraft.Broker.Network;
 using Kraft.Broker.RaftTransport;
@@ -49,6 +50,7 @@ public sealed partial class KraftNode : IAsyncDisposable
     private ReplicaFetcherManager? _fetchers;
     private ControllerChannel? _channel;
     private BrokerLifecycle? _lifecycle;
+    private GroupCoordinatorService? _groups;
 
     private KraftNode(NodeConfig config, string clusterId, ILoggerFactory loggers)
     {
@@ -181,9 +183,32 @@ public sealed partial class KraftNode : IAsyncDisposable
                 FetchMaxBytes = _config.ReplicaFetchMaxBytes,
             };
             var admin = new AdminForwardingHandler(_channel!, topic => View.Topics.ContainsKey(topic));
-            var data = new DataPlaneHandler(_config.NodeId, () => View, _replicas, MinInSyncReplicasFor, time) { Next = admin };
+            _groups = new GroupCoordinatorService(_config.NodeId, GroupCoordinatorConfigFrom(_config), () => View, _replicas, MinInSyncReplicasFor,
+                (request, ct) => _channel!.SendAsync<CreateTopicsResponse>(request, ct), time, _loggers.CreateLogger("Kraft.GroupCoordinator"));
+            var groups = new GroupRequestHandler(_groups, () => View) { Next = admin };
+            var data = new DataPlaneHandler(_config.NodeId, () => View, _replicas, MinInSyncReplicasFor, time) { Next = groups };
+            if (_config.AutoCreateTopicsEnable)
+            {
+                var channel = _channel!;
+                data.AutoCreateTopic = async topic =>
+                {
+                    try
+                    {
+                        // num.partitions and default.replication.factor apply (-1 asks the controller for its defaults).
+                        await channel.SendAsync<CreateTopicsResponse>(new Kraft.Protocol.Messages.CreateTopicsRequest
+                        {
+                            timeoutMs = 30000,
+                            Topics = [new Kraft.Protocol.Messages.CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = -1, ReplicationFactor = -1 }],
+                        }, _stopping.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        LogAutoCreateFailed(topic, e.Message);
+                    }
+                };
+            }
             data.Apis = DataPlaneHandler.Served(ApiVersionsTable.BrokerListener,
-                [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.OffsetForLeaderEpoch, .. AdminForwardingHandler.ForwardedApis]);
+                [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.OffsetForLeaderEpoch, .. AdminForwardingHandler.ForwardedApis, .. GroupRequestHandler.ServedApis]);
             _brokerServer = new KafkaServer(Bind(brokerListener), data.Apis, data, _loggers.CreateLogger("Kraft.BrokerListener"));
             _brokerServer.Start();
 
@@ -198,6 +223,7 @@ public sealed partial class KraftNode : IAsyncDisposable
             _lifecycle.Start();
             _background.Add(Task.Run(() => MetadataApplierLoopAsync(_stopping.Token)));
             _background.Add(Task.Run(() => ReplicaTickLoopAsync(_stopping.Token)));
+            _groups.Start();
         }
         LogStarted(_config.NodeId, _brokerServer?.BoundEndpoint, _controllerServer?.BoundEndpoint);
         await Task.CompletedTask.ConfigureAwait(false);
@@ -227,6 +253,19 @@ public sealed partial class KraftNode : IAsyncDisposable
         AutoLeaderRebalanceEnable = config.AutoLeaderRebalanceEnable,
         LeaderImbalancePerBrokerPercentage = config.LeaderImbalancePerBrokerPercentage,
         LeaderImbalanceCheckIntervalSeconds = config.LeaderImbalanceCheckIntervalSeconds,
+    };
+
+    private static GroupCoordinatorConfig GroupCoordinatorConfigFrom(NodeConfig config) => new()
+    {
+        OffsetsTopicNumPartitions = config.OffsetsTopicNumPartitions,
+        OffsetsTopicReplicationFactor = config.OffsetsTopicReplicationFactor,
+        Groups = new Groups.GroupConfig
+        {
+            GroupInitialRebalanceDelayMs = config.GroupInitialRebalanceDelayMs,
+            GroupMinSessionTimeoutMs = config.GroupMinSessionTimeoutMs,
+            GroupMaxSessionTimeoutMs = config.GroupMaxSessionTimeoutMs,
+            OffsetsRetentionMinutes = config.OffsetsRetentionMinutes,
+        },
     };
 
     /// <summary>Receives committed images on the Raft thread and hands the latest to the applier task.</summary>
@@ -345,6 +384,7 @@ public sealed partial class KraftNode : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_lifecycle is not null) await _lifecycle.DisposeAsync().ConfigureAwait(false);
         if (_brokerServer is not null) await _brokerServer.DisposeAsync().ConfigureAwait(false);
+        if (_groups is not null) await _groups.DisposeAsync().ConfigureAwait(false);
         if (_fetchers is not null) await _fetchers.DisposeAsync().ConfigureAwait(false);
         try { await Task.WhenAll(_background).ConfigureAwait(false); } catch (OperationCanceledException) { }
         if (_controllerServer is not null) await _controllerServer.DisposeAsync().ConfigureAwait(false);
@@ -364,6 +404,9 @@ public sealed partial class KraftNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "Periodic task failed")]
     private partial void LogTickFailed(Exception exception);
+
+    [LoggerMessage(EventId = 504, Level = LogLevel.Warning, Message = "Auto-creating topic {Topic} failed: {Reason}")]
+    private partial void LogAutoCreateFailed(string topic, string reason);
 
     [LoggerMessage(EventId = 503, Level = LogLevel.Information, Message = "Node {NodeId} controlled shutdown completed: {Clean}")]
     private partial void LogControlledShutdown(int nodeId, bool clean);

