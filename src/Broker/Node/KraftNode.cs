@@ -308,37 +308,33 @@ public sealed partial class KraftNode : IAsyncDisposable
         }
     }
 
-    private async Task ControllerTickLoopAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
+    /// <summary>Controller housekeeping every 250 ms while active: fencing, leaderless partitions, rebalance.</summary>
+    private Task ControllerTickLoopAsync(CancellationToken cancellationToken) =>
+        RunPeriodicallyAsync(TimeSpan.FromMilliseconds(250), async ct =>
         {
-            try
+            if (_controller!.IsActive)
             {
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-                if (_controller!.IsActive)
-                {
-                    await _controller.TickAsync(cancellationToken).ConfigureAwait(false);
-                }
+                await _controller.TickAsync(ct).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogTickFailed(e);
-            }
-        }
-    }
+        }, cancellationToken);
 
-    private async Task ReplicaTickLoopAsync(CancellationToken cancellationToken)
+    /// <summary>Replica housekeeping every 500 ms: ISR shrink checks, high-watermark checkpoints, time-based flush.</summary>
+    private Task ReplicaTickLoopAsync(CancellationToken cancellationToken) =>
+        RunPeriodicallyAsync(TimeSpan.FromMilliseconds(500), _ =>
+        {
+            _replicas!.Tick();
+            return Task.CompletedTask;
+        }, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> every <paramref name="interval"/> until stopped; a failure is logged, not fatal.</summary>
+    private async Task RunPeriodicallyAsync(TimeSpan interval, Func<CancellationToken, Task> work, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(500, cancellationToken).ConfigureAwait(false);
-                _replicas!.Tick();
+                await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
+                await work(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
