@@ -167,8 +167,9 @@ public sealed partial class KafkaServer : IAsyncDisposable
                         close = true;
                         break;
                     }
-                    // The frame may be a slice of the pipe's buffer: copy it so the request owns its bytes while handled.
-                    close = !await HandleFrameAsync(frame.ToArray(), stream, connection, cancellationToken).ConfigureAwait(false);
+                    // FrameReader copies each frame out of the pipe into an array of its own, which the request (and a
+                    // leader rewriting offsets in place) may keep: no second copy here.
+                    close = !await HandleFrameAsync(frame, stream, connection, cancellationToken).ConfigureAwait(false);
                 }
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 if (close || read.IsCompleted)
@@ -233,7 +234,7 @@ public sealed partial class KafkaServer : IAsyncDisposable
     }
 
     /// <summary>Decodes, handles and answers one frame; false closes the connection.</summary>
-    private async Task<bool> HandleFrameAsync(byte[] frame, NetworkStream stream, ConnectionInfo connection, CancellationToken cancellationToken)
+    private async Task<bool> HandleFrameAsync(ReadOnlyMemory<byte> frame, NetworkStream stream, ConnectionInfo connection, CancellationToken cancellationToken)
     {
         var decoded = RequestDecoder.Decode(frame, _apis);
         if (!decoded.IsSuccess)

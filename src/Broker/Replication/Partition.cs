@@ -172,7 +172,7 @@ public sealed class Partition : IDisposable
             var check = LeaderFetchCheck.Check(_leader.LeaderEpoch, currentLeaderEpoch, fetchOffset, lastFetchedEpoch, Log.LogStartOffset, Log.LogEndOffset, EndOffsetFor);
             if (check.Error != ReplicationError.None || check.DivergingEpoch is not null)
             {
-                return new PartitionRead(check.Error, [], _highWatermark, Log.LogStartOffset, Log.LogEndOffset, check.DivergingEpoch);
+                return new PartitionRead(check.Error, ReadOnlyMemory<byte>.Empty, _highWatermark, Log.LogStartOffset, Log.LogEndOffset, check.DivergingEpoch);
             }
             Apply(_leader.OnFollowerFetch(replicaId, fetchOffset, NowMs));
             var read = Log.Read(fetchOffset, maxBytes);
@@ -198,7 +198,7 @@ public sealed class Partition : IDisposable
             {
                 return FollowerActionKind.Backoff;
             }
-            long recordsBase = answer.Records.Length > 0 ? RecordBatchFields.BaseOffset(answer.Records) : -1;
+            long recordsBase = answer.Records.Length > 0 ? RecordBatchFields.BaseOffset(answer.Records.Span) : -1;
             var action = _follower.OnFetchResponse(
                 new FetchAnswer(answer.Error, answer.HighWatermark, answer.LogStartOffset, answer.LogEndOffset, answer.DivergingEpoch, recordsBase),
                 EndOffsetFor);
@@ -207,7 +207,7 @@ public sealed class Partition : IDisposable
                 case FollowerActionKind.Append:
                     if (answer.Records.Length > 0)
                     {
-                        var appended = Log.AppendAsFollower(answer.Records);
+                        var appended = Log.AppendAsFollower(answer.Records.Span);
                         if (appended.Error != AppendError.None)
                         {
                             throw new InvalidOperationException($"{Topic}-{PartitionIndex}: the leader sent records the follower cannot append: {appended.Error}");
@@ -346,7 +346,7 @@ public readonly record struct ProduceOutcome(ReplicationError Error, AppendError
 }
 
 /// <summary>What a fetch of one partition returns: records (whole batches, as stored) and the leader's view.</summary>
-public sealed record PartitionRead(ReplicationError Error, byte[] Records, long HighWatermark, long LogStartOffset, long LogEndOffset, (int Epoch, long EndOffset)? DivergingEpoch)
+public sealed record PartitionRead(ReplicationError Error, ReadOnlyMemory<byte> Records, long HighWatermark, long LogStartOffset, long LogEndOffset, (int Epoch, long EndOffset)? DivergingEpoch)
 {
-    public static PartitionRead Failed(ReplicationError error, long hw) => new(error, [], hw, -1, -1, null);
+    public static PartitionRead Failed(ReplicationError error, long hw) => new(error, ReadOnlyMemory<byte>.Empty, hw, -1, -1, null);
 }

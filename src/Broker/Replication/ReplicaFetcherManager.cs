@@ -185,7 +185,7 @@ public sealed partial class ReplicaFetcherManager : IAsyncDisposable
                 }
                 var answer = new PartitionRead(
                     (ReplicationError)data.ErrorCode,
-                    data.Records is { Length: > 0 } records ? records.ToArray() : [],
+                    data.Records ?? ReadOnlyMemory<byte>.Empty, // a slice of the response frame: appended without another copy
                     data.HighWatermark,
                     data.LogStartOffset,
                     -1,

@@ -250,8 +250,19 @@ public static class ClusterCommand
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(25);
         foreach (var (pid, file) in running)
         {
-            while (IsRunning(pid) && DateTime.UtcNow < deadline) Thread.Sleep(100);
-            if (IsRunning(pid)) Signal(pid, "KILL");
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                var remaining = deadline - DateTime.UtcNow;
+                if (!process.WaitForExit(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero))
+                {
+                    Signal(pid, "KILL");
+                }
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
             File.Delete(file);
             stopped++;
         }

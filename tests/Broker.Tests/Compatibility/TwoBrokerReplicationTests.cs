@@ -97,7 +97,7 @@ public sealed class TwoBrokerReplicationTests : IAsyncLifetime
         var read = newLeader.ReadForConsumer(0, 1 << 20, -1);
         Assert.Equal(ReplicationError.None, read.Error);
         int count = 0;
-        var walker = new BatchWalker(read.Records);
+        var walker = new BatchWalker(read.Records.Span);
         while (walker.TryNext(out var header, out _, out _)) count += header.RecordsCount;
         Assert.Equal(25, count);
         // The old leader, now a follower, catches up with the new leader's log.
