@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Kraft.Protocol.Client;
 using Kraft.Protocol.Messages;
+using Spectre.Console;
 
 namespace Kraft.Cli.Commands;
 
@@ -125,20 +126,80 @@ public static class ClusterCommand
         output.WriteLine("Press Ctrl-C to stop every node.");
         try
         {
-            while (!cancellationToken.IsCancellationRequested)
+            if (Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
             {
-                await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-                var dead = processes.Select((p, i) => (p, i)).Where(x => x.p.HasExited).Select(x => x.i + 1).ToList();
-                output.WriteLine($"[{DateTime.Now:HH:mm:ss}] nodes running: {processes.Count(p => !p.HasExited)}/{nodes}" + (dead.Count > 0 ? $" (stopped: {string.Join(',', dead)})" : ""));
+                await LivePanelAsync(bootstrap, processes, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                    var dead = processes.Select((p, i) => (p, i)).Where(x => x.p.HasExited).Select(x => x.i + 1).ToList();
+                    output.WriteLine($"[{DateTime.Now:HH:mm:ss}] nodes running: {processes.Count(p => !p.HasExited)}/{nodes}" + (dead.Count > 0 ? $" (stopped: {string.Join(',', dead)})" : ""));
+                }
             }
         }
         catch (OperationCanceledException)
         {
         }
         output.WriteLine("Stopping every node...");
-        foreach (var p in processes) Stop(p);
+        StopAll(processes);
         for (int node = 1; node <= nodes; node++) File.Delete(Path.Combine(NodeDir(dir, node), "kraft.pid"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// The foreground status panel on an interactive terminal: each node's process, the brokers the cluster sees
+    /// (unfenced), the metadata quorum (leader, epoch, high watermark, lag per voter) and partition health,
+    /// refreshed every second until Ctrl-C.
+    /// </summary>
+    private static async Task LivePanelAsync(string bootstrap, List<Process> processes, CancellationToken cancellationToken)
+    {
+        var table = new Spectre.Console.Table { Border = Spectre.Console.TableBorder.Rounded };
+        table.AddColumns("node", "process", "broker", "quorum", "log end (lag)");
+        await Spectre.Console.AnsiConsole.Live(table).StartAsync(async context =>
+        {
+            await using var client = new KafkaClient(new KafkaClientOptions
+            {
+                BootstrapServers = bootstrap.Split(','),
+                ClientId = "kraft-cluster-panel",
+                ConnectTimeout = TimeSpan.FromSeconds(1),
+                RequestTimeout = TimeSpan.FromSeconds(2),
+            });
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                MetadataResponse? metadata = null;
+                DescribeQuorumResponse.PartitionData? quorum = null;
+                try
+                {
+                    client.InvalidateMetadata();
+                    metadata = await client.MetadataAsync(null, cancellationToken).ConfigureAwait(false);
+                    quorum = (await client.DescribeQuorumAsync(cancellationToken).ConfigureAwait(false)).Topics.FirstOrDefault()?.Partitions.FirstOrDefault();
+                }
+                catch (Exception e) when (e is KafkaClientException or IOException or System.Net.Sockets.SocketException or TimeoutException or InvalidOperationException)
+                {
+                }
+                table.Rows.Clear();
+                for (int i = 0; i < processes.Count; i++)
+                {
+                    int node = i + 1;
+                    bool alive = !processes[i].HasExited;
+                    bool registered = metadata?.Brokers.Any(b => b.NodeId == node) ?? false;
+                    var voter = quorum?.CurrentVoters.FirstOrDefault(v => v.ReplicaId == node);
+                    string role = quorum is null ? "?" : quorum.LeaderId == node ? $"[bold]leader[/] (epoch {quorum.LeaderEpoch})" : voter is null ? "-" : "follower";
+                    string logEnd = voter is null || quorum is null ? "-" : $"{voter.LogEndOffset} ({Math.Max(0, quorum.HighWatermark - voter.LogEndOffset)})";
+                    table.AddRow(node.ToString(CultureInfo.InvariantCulture), alive ? "[green]running[/]" : "[red]stopped[/]",
+                        registered ? "[green]unfenced[/]" : "[yellow]fenced/absent[/]", role, logEnd);
+                }
+                var partitions = metadata?.Topics.SelectMany(t => t.Partitions).ToList() ?? [];
+                table.Caption($"{metadata?.Topics.Count ?? 0} topics, {partitions.Count} partitions, " +
+                    $"{partitions.Count(p => p.LeaderId >= 0 && p.IsrNodes.Count < p.ReplicaNodes.Count)} under-replicated, " +
+                    $"{partitions.Count(p => p.LeaderId < 0)} offline  |  {DateTime.Now:HH:mm:ss}  |  Ctrl-C stops every node");
+                context.Refresh();
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>How to run this same kraft again: the apphost, or `dotnet kraft.dll` when started through dotnet (tests).</summary>
@@ -203,6 +264,22 @@ public static class ClusterCommand
         catch (ArgumentException)
         {
             return false;
+        }
+    }
+
+    /// <summary>SIGTERM to every node at once (each does its controlled shutdown in parallel), then SIGKILL stragglers after 20 s.</summary>
+    private static void StopAll(List<Process> processes)
+    {
+        foreach (var p in processes.Where(p => !p.HasExited)) Signal(p.Id, "TERM");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        foreach (var p in processes)
+        {
+            var remaining = deadline - DateTime.UtcNow;
+            if (!p.WaitForExit(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero))
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit();
+            }
         }
     }
 
