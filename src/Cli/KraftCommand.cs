@@ -33,6 +33,8 @@ public static class KraftCommand
             LeadersCommand.Build(),
             LeadersCommand.Quorum(),
             LogCommand.Build(),
+            BenchCommand.Build(),
+            PartitionsCommand.Build(),
         };
         return root;
     }

@@ -150,6 +150,27 @@ public sealed class LeaderPartitionState
         return new LeaderUpdate(MaybeAdvanceHighWatermark(nowMs), null);
     }
 
+    /// <summary>
+    /// The replica set changed within this leader epoch (a reassignment adding or removing replicas): track new
+    /// followers from their first fetch and forget removed ones. The ISR changes only through the controller.
+    /// </summary>
+    public void OnReplicasChanged(IReadOnlyList<int> replicas, long nowMs)
+    {
+        Check(replicas.Contains(LocalReplicaId), "a leader must stay one of the replicas");
+        foreach (int replica in replicas)
+        {
+            if (replica != LocalReplicaId && !_followers.ContainsKey(replica))
+            {
+                _followers[replica] = new FollowerProgress(replica, -1, _isr.Contains(replica) ? nowMs : -1, -1, -1);
+            }
+        }
+        foreach (int gone in _followers.Keys.Where(id => !replicas.Contains(id) && !_isr.Contains(id)).ToList())
+        {
+            _followers.Remove(gone);
+        }
+        Replicas = replicas.ToArray();
+    }
+
     /// <summary>The controller refused the pending change (stale epoch, ineligible replica): forget it and try again later.</summary>
     public void OnIsrChangeRefused() => PendingIsrChange = null;
 

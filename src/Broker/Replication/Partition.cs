@@ -56,6 +56,8 @@ public sealed class Partition : IDisposable
         {
             if (_leader is not null && _leader.LeaderEpoch == leaderEpoch)
             {
+                // Same term: the replica set (reassignment) or the ISR changed.
+                _leader.OnReplicasChanged(replicas, NowMs);
                 _leader.OnIsrCommitted(isr, partitionEpoch, NowMs);
                 AdvanceHighWatermark(_leader.HighWatermark);
                 return;

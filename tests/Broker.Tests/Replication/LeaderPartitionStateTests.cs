@@ -151,3 +151,18 @@ public class FetchCheckTests
         Assert.Equal(FollowerAction.RestartAt(35), follower.OnFetchResponse(answer, _ => (-1, -1)));
     }
 }
+
+public class ReassignmentOnLeaderTests
+{
+    [Fact]
+    public void A_replica_added_in_the_same_epoch_is_tracked_and_can_join_the_isr()
+    {
+        var leader = new LeaderPartitionState(1, 5, 7, [1, 2], [1, 2], 10, 10, 0, new ReplicationConfig());
+        leader.OnFollowerFetch(2, 10, 1);
+        Assert.Null(leader.OnFollowerFetch(3, 10, 2).AlterIsr); // not a replica yet: ignored
+        leader.OnReplicasChanged([1, 2, 3], 3);                  // reassignment adds replica 3 (leader and epoch unchanged)
+        var alter = leader.OnFollowerFetch(3, 10, 4).AlterIsr;
+        Assert.NotNull(alter);
+        Assert.Equal([1, 2, 3], alter.NewIsr);
+    }
+}
