@@ -368,7 +368,8 @@ public static class ClusterCommand
             {
                 clusterId = metadata.ClusterId,
                 controller = metadata.ControllerId,
-                brokers = metadata.Brokers.Select(b => new { id = b.NodeId, host = b.Host, port = b.Port, rack = b.Rack, fenced = false }),
+                brokers = metadata.Brokers.Select(b => new { id = b.NodeId, host = (string?)b.Host, port = b.Port, rack = b.Rack, fenced = false })
+                    .Concat((q?.CurrentVoters.Select(v => v.ReplicaId).Where(id => metadata.Brokers.All(b => b.NodeId != id)) ?? []).Select(id => new { id, host = (string?)null, port = -1, rack = (string?)null, fenced = true })),
                 quorum = q is null ? null : new { leader = q.LeaderId, epoch = q.LeaderEpoch, highWatermark = q.HighWatermark, voters = q.CurrentVoters.Select(v => new { id = v.ReplicaId, logEndOffset = v.LogEndOffset, lag = q.HighWatermark - v.LogEndOffset }) },
                 topics = metadata.Topics.Count,
                 partitions = partitions.Count,
@@ -379,8 +380,11 @@ public static class ClusterCommand
         }
         output.Out.WriteLine($"Cluster {metadata.ClusterId}, active controller: node {metadata.ControllerId}");
         output.Out.WriteLine();
+        // Metadata lists only unfenced brokers; a quorum voter missing from it is a combined node whose broker is fenced or down.
+        var fenced = q?.CurrentVoters.Select(v => v.ReplicaId).Where(id => metadata.Brokers.All(b => b.NodeId != id)).ToList() ?? [];
         output.WriteTable(["BROKER", "ADDRESS", "RACK", "STATE"],
-            metadata.Brokers.OrderBy(b => b.NodeId).Select(b => (IReadOnlyList<string>)[b.NodeId.ToString(CultureInfo.InvariantCulture), $"{b.Host}:{b.Port}", b.Rack ?? "-", "unfenced"]));
+            metadata.Brokers.OrderBy(b => b.NodeId).Select(b => (IReadOnlyList<string>)[b.NodeId.ToString(CultureInfo.InvariantCulture), $"{b.Host}:{b.Port}", b.Rack ?? "-", "unfenced"])
+                .Concat(fenced.Select(id => (IReadOnlyList<string>)[id.ToString(CultureInfo.InvariantCulture), "-", "-", "fenced or down"])));
         if (q is not null)
         {
             output.Out.WriteLine();

@@ -97,7 +97,8 @@ public static class LeadersCommand
             [
                 r.v.ReplicaId.ToString(CultureInfo.InvariantCulture), r.Kind, r.v.LogEndOffset.ToString(CultureInfo.InvariantCulture),
                 Math.Max(0, q.HighWatermark - r.v.LogEndOffset).ToString(CultureInfo.InvariantCulture),
-                r.v.ReplicaId == q.LeaderId ? "-" : r.v.LastFetchTimestamp < 0 ? "never" : "seen",
+                r.v.ReplicaId == q.LeaderId ? "-" : r.v.LastFetchTimestamp < 0 ? "never"
+                    : Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - r.v.LastFetchTimestamp).ToString(CultureInfo.InvariantCulture),
             ]));
             return ExitCodes.Ok;
         }));

@@ -204,8 +204,25 @@ public sealed partial class RaftDriver : IAsyncDisposable
     public Task<QuorumDescription?> DescribeQuorumAsync(CancellationToken cancellationToken)
     {
         var completion = new TaskCompletionSource<QuorumDescription?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Enqueue(() => completion.TrySetResult(_node.DescribeQuorum()), () => completion.TrySetResult(null));
+        Enqueue(() => completion.TrySetResult(ToWallClock(_node.DescribeQuorum())), () => completion.TrySetResult(null));
         return completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The core reports fetch times on its logical clock (ms since this node started); DescribeQuorum answers carry
+    /// wall-clock epoch milliseconds, as Kafka's do. Runs on the driver thread.
+    /// </summary>
+    private QuorumDescription? ToWallClock(QuorumDescription? description)
+    {
+        if (description is null)
+        {
+            return null;
+        }
+        long wallNow = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        long logicalNow = _node.NowMs;
+        long Convert(long logical) => logical < 0 ? -1 : wallNow - (logicalNow - logical);
+        ReplicaDescription Map(ReplicaDescription r) => r with { LastFetchTimestampMs = Convert(r.LastFetchTimestampMs), LastCaughtUpTimestampMs = Convert(r.LastCaughtUpTimestampMs) };
+        return description with { CurrentVoters = description.CurrentVoters.Select(Map).ToList(), Observers = description.Observers.Select(Map).ToList() };
     }
 
     /// <summary>
