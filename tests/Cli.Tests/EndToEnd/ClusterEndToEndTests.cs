@@ -86,6 +86,27 @@ public class ClusterEndToEndTests
         }
         Assert.Equal(values.Length, unique.Count); // no duplicates
 
+        // The rest of the tour with Kraft's own commands: produce, consume, preferred-leader rebalance, quorum.
+        var (pcode, _, perr) = await LocalCluster.Run("dotnet", [LocalCluster.KraftDll, "produce", "tour", "--acks", "all", "-b", cluster.Bootstrap],
+            string.Join('\n', Enumerable.Range(0, 20).Select(i => $"kraft-{i}")) + "\n", TimeSpan.FromSeconds(60));
+        Assert.True(pcode == 0, perr);
+        (code, output, error) = await cluster.Kraft("consume", "tour", "--from-beginning", "--max", "1520", "--idle-timeout-ms", "5000", "-b", cluster.Bootstrap);
+        Assert.True(code == 0, error);
+        var consumedByKraft = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        Assert.Contains("kraft-19", consumedByKraft);
+        Assert.Contains("value-1499", consumedByKraft);
+
+        (code, output, error) = await cluster.Kraft("leaders", "rebalance", "-o", "json", "-b", cluster.Bootstrap);
+        Assert.True(code == 0, error);
+        var rebalance = JsonDocument.Parse(output).RootElement;
+        Assert.True(rebalance.GetProperty("moved").GetInt32() >= 1, "the restarted broker's preferred leaderships should move back: " + output);
+        var leaders = (await cluster.DescribeAsync("tour")).EnumerateArray().ToList();
+        Assert.All(leaders, p => Assert.Equal(p.GetProperty("replicas")[0].GetInt32(), p.GetProperty("leader").GetInt32()));
+
+        (code, output, error) = await cluster.Kraft("quorum", "describe", "-o", "json", "-b", cluster.Bootstrap);
+        Assert.True(code == 0, error);
+        Assert.Equal(3, JsonDocument.Parse(output).RootElement.GetProperty("replicas").GetArrayLength());
+
         (code, output, _) = await cluster.Kraft("cluster", "status", "-o", "json", "-b", cluster.Bootstrap);
         Assert.Equal(0, code);
         var status = JsonDocument.Parse(output).RootElement;
