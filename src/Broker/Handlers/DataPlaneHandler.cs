@@ -152,6 +152,7 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
                 }
                 // The frame buffer belongs to this request: the leader rewrites offsets and epoch in place.
                 var writable = MemoryMarshal.AsMemory(records);
+                Observability.BrokerMetrics.BytesIn.Add(records.Length, new KeyValuePair<string, object?>("topic", topic.Name));
                 var outcome = partition.AppendAsLeaderAsync(writable.Span, request.Acks, _minInSyncReplicasFor(topic.Name), timeout, cancellationToken);
                 pending.Add((answer, outcome, partition));
             }
@@ -162,6 +163,7 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
             answer.ErrorCode = outcome.AppendError != Storage.Log.AppendError.None ? ErrorCodes.Of(outcome.AppendError) : ErrorCodes.Of(outcome.Error);
             answer.BaseOffset = outcome.BaseOffset;
             answer.LogStartOffset = partition!.Log.LogStartOffset;
+            Observability.BrokerMetrics.RecordPartitionError(ApiKey.Produce, answer.ErrorCode);
         }
         return request.Acks == 0 ? null : response;
     }
@@ -223,6 +225,7 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
                     ? partition.HandleFollowerFetch(request.ReplicaId, p.FetchOffset, p.LastFetchedEpoch, p.CurrentLeaderEpoch, Math.Max(max, 1))
                     : partition.ReadForConsumer(p.FetchOffset, Math.Max(max, 1), p.CurrentLeaderEpoch);
                 answer.ErrorCode = ErrorCodes.Of(read.Error);
+                Observability.BrokerMetrics.RecordPartitionError(ApiKey.Fetch, answer.ErrorCode);
                 answer.HighWatermark = read.HighWatermark;
                 answer.LastStableOffset = read.HighWatermark;
                 answer.LogStartOffset = read.LogStartOffset;
@@ -242,6 +245,10 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
                 }
                 answer.Records = read.Records;
                 total += read.Records.Length;
+                if (read.Records.Length > 0 && request.ReplicaId < 0)
+                {
+                    Observability.BrokerMetrics.BytesOut.Add(read.Records.Length, new KeyValuePair<string, object?>("topic", name));
+                }
                 budget = Math.Max(0, budget - read.Records.Length);
             }
         }

@@ -252,6 +252,7 @@ public sealed partial class KafkaServer : IAsyncDisposable
         }
 
         var request = decoded.Request!;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         IResponseMessage? response;
         try
         {
@@ -263,6 +264,7 @@ public sealed partial class KafkaServer : IAsyncDisposable
             LogHandlerFailed(e, request.Header.ApiKey, request.Header.ApiVersion);
             return false;
         }
+        Observability.BrokerMetrics.RecordRequest(request.Header.ApiKey, started);
         if (response is null)
         {
             return true;

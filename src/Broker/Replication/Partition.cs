@@ -57,8 +57,10 @@ public sealed class Partition : IDisposable
             if (_leader is not null && _leader.LeaderEpoch == leaderEpoch)
             {
                 // Same term: the replica set (reassignment) or the ISR changed.
+                int before = _leader.Isr.Count;
                 _leader.OnReplicasChanged(replicas, NowMs);
                 _leader.OnIsrCommitted(isr, partitionEpoch, NowMs);
+                CountIsrChange(before, _leader.Isr.Count);
                 AdvanceHighWatermark(_leader.HighWatermark);
                 return;
             }
@@ -270,6 +272,12 @@ public sealed class Partition : IDisposable
                 _checkpointedHighWatermark = _highWatermark;
             }
         }
+    }
+
+    private static void CountIsrChange(int before, int after)
+    {
+        if (after < before) Observability.BrokerMetrics.IsrShrinks.Add(1);
+        else if (after > before) Observability.BrokerMetrics.IsrExpands.Add(1);
     }
 
     private (int, long) EndOffsetFor(int epoch) => Log.EpochCache.EndOffsetFor(epoch, Log.LogEndOffset);

@@ -54,6 +54,17 @@ public partial class QuorumEndToEndTests
         }
     }
 
+    private static async Task<string> MetricsTextAsync(int httpPort)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        return await http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics");
+    }
+
+    /// <summary>Sum of every sample of <paramref name="metric"/> (all label sets) in Prometheus text.</summary>
+    private static double Sum(string text, string metric) =>
+        text.Split('\n').Where(l => l.StartsWith(metric + " ", StringComparison.Ordinal) || l.StartsWith(metric + "{", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+
     [Fact]
     public async Task Killing_the_raft_leader_elects_a_new_one_quickly_and_the_metrics_follow_the_outage()
     {
@@ -96,6 +107,18 @@ public partial class QuorumEndToEndTests
             }
         }
         Assert.True(underReplicated > 0, "the metrics never showed under-replicated partitions while a broker was down");
+
+        // Partition leaders on the survivors counted the ISR shrinks; request metrics are per API, latency a histogram.
+        double shrinks = 0;
+        string sample = "";
+        foreach (int node in Enumerable.Range(1, 3).Where(n => n != oldLeader))
+        {
+            sample = await MetricsTextAsync(httpPortOf(node));
+            shrinks += Sum(sample, "kraft_broker_isr_shrinks_total");
+        }
+        Assert.True(shrinks > 0, "no ISR shrink counted after a broker was fenced");
+        Assert.Contains("kraft_broker_request_latency_seconds_count{api=", sample);
+        Assert.Contains("kraft_broker_request_latency_seconds_bucket{api=", sample);
 
         // Metadata written while it was down, then the node comes back and catches up.
         (code, _, error) = await cluster.Kraft("topics", "create", "while-down", "--partitions", "2", "--replication-factor", "2", "-b", survivors);
