@@ -41,6 +41,7 @@ async function main () {
 
   const members = mode === 'first' ? 2 : 1
   const seen = new Map() // value -> times processed
+  const positions = new Map() // "partition:offset" -> times processed (a re-read of the same record, not a producer resend)
   const assignments = []
   const consumers = []
   for (let m = 0; m < members; m++) {
@@ -57,6 +58,8 @@ async function main () {
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }])
       const value = message.value.toString()
       seen.set(value, (seen.get(value) || 0) + 1)
+      const position = `${partition}:${message.offset}`
+      positions.set(position, (positions.get(position) || 0) + 1)
     }
   })))
 
@@ -70,7 +73,10 @@ async function main () {
     mode,
     distinct: values.filter(v => v.startsWith(prefix + '-')).length,
     old: values.filter(v => !v.startsWith(prefix + '-')).length,
-    duplicates: [...seen.values()].filter(n => n > 1).length,
+    // Records read more than once by the group (consumer-side duplicates). Values stored twice by a producer
+    // retry (kafkajs without idempotence, Kafka's at-least-once) are counted apart, as producerDuplicates.
+    duplicates: [...positions.values()].filter(n => n > 1).length,
+    producerDuplicates: [...seen.values()].filter(n => n > 1).length - [...positions.values()].filter(n => n > 1).length,
     assignments
   }))
 }

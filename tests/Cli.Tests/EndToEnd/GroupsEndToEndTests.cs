@@ -62,12 +62,16 @@ public class GroupsEndToEndTests
 
         var described = await DescribeGroup(cluster, "js-group", cluster.Bootstrap);
         Assert.Equal("Empty", described.GetProperty("state").GetString());
-        Assert.Equal(First, Committed(described));
+        // The group committed the end of every partition. kafkajs has no idempotent producer here, so a retried batch
+        // can be stored twice (at-least-once): the log may hold more records than the First distinct values.
+        long total = described.GetProperty("offsets").EnumerateArray().Sum(o => o.GetProperty("logEnd").GetInt64());
+        Assert.True(total >= First, $"the log holds {total} records, fewer than the {First} produced");
+        Assert.Equal(total, Committed(described));
 
         // kcat's balanced consumer (librdkafka) reads everything through its own group.
         var (kcode, kout, kerr) = await LocalCluster.Run("kcat", ["-b", cluster.Bootstrap, "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-q", "-f", "%s\\n", "orders"], "", TimeSpan.FromSeconds(60));
         Assert.True(kcode == 0, kerr + cluster.Logs());
-        Assert.Equal(Enumerable.Range(0, First).Select(i => $"first-{i}").Order(), kout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        Assert.Equal(Enumerable.Range(0, First).Select(i => $"first-{i}").Order(), kout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Distinct().Order());
 
         // The CLI: list shows both groups; a consume --group member commits what it printed; reset needs an Empty group.
         var (lcode, lout, lerr) = await cluster.Kraft("groups", "list", "-o", "json", "-b", cluster.Bootstrap);
@@ -83,7 +87,7 @@ public class GroupsEndToEndTests
         Assert.Equal(100, Committed(cli));
         var (rcode, _, rerr) = await cluster.Kraft("groups", "reset-offsets", "cli-group", "--topic", "orders", "--to-latest", "-b", cluster.Bootstrap);
         Assert.True(rcode == 0, rerr);
-        Assert.Equal(First, Committed(await DescribeGroup(cluster, "cli-group", cluster.Bootstrap)));
+        Assert.Equal(total, Committed(await DescribeGroup(cluster, "cli-group", cluster.Bootstrap)));
 
         // While a member is in the group, reset-offsets refuses with a clear error.
         var member = cluster.Kraft("consume", "orders", "--group", "cli-group", "--idle-timeout-ms", "6000", "-b", cluster.Bootstrap);
@@ -114,9 +118,9 @@ public class GroupsEndToEndTests
             await Task.Delay(300);
         }
         Assert.NotEqual(coordinator, after.GetProperty("coordinator").GetInt32());
-        Assert.Equal(First, Committed(after));
+        Assert.Equal(total, Committed(after));
 
-        // One kafkajs member resumes: exactly the new records, none of the committed ones, no duplicates.
+        // One kafkajs member resumes: every new record, none of the committed ones, no record read twice.
         var resumed = await Kafkajs(compat, survivors, "orders", "js-group", "resume", Second, cluster);
         Assert.Equal(Second, resumed.GetProperty("distinct").GetInt32());
         Assert.Equal(0, resumed.GetProperty("old").GetInt32());
