@@ -30,7 +30,7 @@ public class LogAppendBenchmarks
     public void Setup()
     {
         _directory = Path.Combine(Environment.GetEnvironmentVariable("KRAFT_BENCH_DIR") ?? Path.GetTempPath(), "kraft-bench-" + Guid.NewGuid().ToString("N"));
-        _log = SegmentedLog.Open(_directory, new LogConfig { SegmentBytes = 256L << 20, RetentionBytes = 512L << 20, RetentionMs = -1, FsyncEveryAppend = Fsync, MaxMessageBytes = 2 << 20 });
+        _log = SegmentedLog.Open(_directory, new LogConfig { SegmentBytes = 256L << 20, RetentionBytes = 512L << 20, RetentionMs = -1, FsyncEveryAppend = Fsync, Preallocate = Fsync, MaxMessageBytes = 2 << 20 });
         var value = new byte[RecordBytes - 10];
         new Random(1).NextBytes(value);
         var builder = new RecordBatchBuilder();

@@ -5,7 +5,7 @@ namespace Kraft.Storage.CrashWriter;
 
 /// <summary>
 /// Usage: CrashWriter DIR START_SEQ. Opens the log in DIR with fsync on every append and appends batches
-/// of values "seq-N" forever. After each append returns (so after its fsync) it prints "ACK N OFFSET" on
+/// of values "seq-N" forever (with preallocation on odd rounds). After each append returns (so after its fsync) it prints "ACK N OFFSET" on
 /// stdout. The parent test SIGKILLs it at a random moment and checks that every acknowledged value survived.
 /// </summary>
 public static class Program
@@ -14,7 +14,10 @@ public static class Program
     {
         string dir = args[0];
         long seq = long.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
-        var config = new LogConfig { FsyncEveryAppend = true, SegmentBytes = 16 * 1024, IndexIntervalBytes = 512 };
+        // Odd rounds (START_SEQ = round * 1,000,000) preallocate, so the same directory is reopened with and without
+        // zero-filled tails, as a node does when log.preallocate changes.
+        bool preallocate = seq / 1_000_000 % 2 == 1;
+        var config = new LogConfig { FsyncEveryAppend = true, SegmentBytes = 16 * 1024, IndexIntervalBytes = 512, Preallocate = preallocate, PreallocateChunkBytes = 4096 };
         using var log = SegmentedLog.Open(dir, config);
         var stdout = Console.Out;
         var random = new Random((int)seq);

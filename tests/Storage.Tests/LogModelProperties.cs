@@ -27,15 +27,23 @@ public class LogModelProperties
         RetentionMs = -1,
     };
 
+    /// <summary>The same log with preallocation on: small chunks so fills, rolls and zero tails happen often.</summary>
+    private static readonly LogConfig PreallocatedConfig = Config with { Preallocate = true, PreallocateChunkBytes = 300 };
+
     [Fact]
-    public void The_log_behaves_like_its_model_under_random_operations_and_crashes()
+    public void The_log_behaves_like_its_model_under_random_operations_and_crashes() => CheckAgainstModel(Config);
+
+    [Fact]
+    public void A_preallocated_log_behaves_like_its_model_under_random_operations_and_crashes() => CheckAgainstModel(PreallocatedConfig);
+
+    private static void CheckAgainstModel(LogConfig config)
     {
         var opGen = from kind in Gen.Elements(Enum.GetValues<OpKind>())
                     from a in Gen.Choose(0, 1000)
                     from b in Gen.Choose(0, 1000)
                     select new Op(kind, (ushort)a, (ushort)b);
         var arb = Arb.From(Gen.ListOf(opGen).Select(l => l.ToArray()), Shrink);
-        Prop.ForAll(arb, ops => Run(ops)).Check(FsCheck.Config.QuickThrowOnFailure.WithMaxTest(
+        Prop.ForAll(arb, ops => Run(ops, config)).Check(FsCheck.Config.QuickThrowOnFailure.WithMaxTest(
             int.TryParse(Environment.GetEnvironmentVariable("KRAFT_PROPERTY_RUNS"), out int runs) ? runs : 120));
     }
 
@@ -53,11 +61,11 @@ public class LogModelProperties
         }
     }
 
-    private static bool Run(Op[] ops)
+    private static bool Run(Op[] ops, LogConfig config)
     {
         using var dir = new TempDir();
         var time = new ManualTime();
-        var log = SegmentedLog.Open(dir.Path, Config, time);
+        var log = SegmentedLog.Open(dir.Path, config, time);
         var model = new List<ModelBatch>();
         long modelStart = 0;
         int epoch = 0;
@@ -150,14 +158,14 @@ public class LogModelProperties
                         break;
                     case OpKind.Reopen:
                         log.Dispose();
-                        log = SegmentedLog.Open(dir.Path, Config, time);
+                        log = SegmentedLog.Open(dir.Path, config, time);
                         break;
                     case OpKind.Crash:
                     {
                         long durable = log.RecoveryPoint;
                         log.SimulateCrash();
-                        TearUnsyncedTail(dir.Path, durable, op.A / 1000.0);
-                        log = SegmentedLog.Open(dir.Path, Config, time);
+                        TearUnsyncedTail(dir.Path, durable, op.A / 1000.0, zeroInsteadOfCut: op.B % 2 == 1);
+                        log = SegmentedLog.Open(dir.Path, config, time);
                         Assert.True(log.LogEndOffset >= durable, $"fsynced data lost: end {log.LogEndOffset} < recovery point {durable}");
                         model.RemoveAll(b => b.LastOffset >= log.LogEndOffset);
                         long modelEnd = model.Count > 0 ? model[^1].LastOffset + 1 : log.LogStartOffset;
@@ -175,8 +183,11 @@ public class LogModelProperties
         }
     }
 
-    /// <summary>Cuts the newest segment at a random byte after the last fsynced batch (a torn write).</summary>
-    private static void TearUnsyncedTail(string directory, long durableOffset, double fraction)
+    /// <summary>
+    /// Cuts the newest segment at a random byte after the last fsynced batch (a torn write), or zeroes everything from
+    /// there to the end of the file instead (unsynced pages of a preallocated or extended file read back as zeros).
+    /// </summary>
+    private static void TearUnsyncedTail(string directory, long durableOffset, double fraction, bool zeroInsteadOfCut)
     {
         var last = Directory.GetFiles(directory, "*.log").Order().Last();
         var bytes = File.ReadAllBytes(last);
@@ -189,7 +200,15 @@ public class LogModelProperties
         }
         int cut = durableBytes + (int)((bytes.Length - durableBytes) * fraction);
         using var f = new FileStream(last, FileMode.Open);
-        f.SetLength(cut);
+        if (zeroInsteadOfCut)
+        {
+            f.Position = cut;
+            f.Write(new byte[bytes.Length - cut]);
+        }
+        else
+        {
+            f.SetLength(cut);
+        }
     }
 
     private static void CheckContents(SegmentedLog log, List<ModelBatch> model, long modelStart)

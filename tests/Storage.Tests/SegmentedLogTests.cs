@@ -32,6 +32,80 @@ public class SegmentedLogTests : IDisposable
         return all;
     }
 
+    private static readonly LogConfig Preallocated = new() { Preallocate = true, PreallocateChunkBytes = 64 * 1024, SegmentBytes = 1 << 20 };
+
+    private long ActiveFileLength() => new FileInfo(Directory.GetFiles(_dir.Path, "*.log").Order().Last()).Length;
+
+    [Fact]
+    public void A_preallocated_segment_is_zero_filled_ahead_and_cut_back_to_its_data_on_a_clean_close()
+    {
+        var log = Open(Preallocated);
+        log.AppendAsLeader(Batches.Make("a", 3), leaderEpoch: 1);
+        long dataBytes = log.SizeInBytes;
+        Assert.Equal(64 * 1024, ActiveFileLength());
+        log.Dispose();
+        Assert.Equal(dataBytes, ActiveFileLength());
+        using var reopened = Open(Preallocated);
+        Assert.Equal(3, reopened.LogEndOffset);
+        Assert.Equal(["a-0", "a-1", "a-2"], ReadAll(reopened).Select(r => r.Value));
+    }
+
+    [Fact]
+    public void After_a_crash_the_zero_tail_of_a_preallocated_segment_is_the_end_of_the_log_not_damage()
+    {
+        var log = Open(Preallocated);
+        log.AppendAsLeader(Batches.Make("a", 3), leaderEpoch: 1);
+        log.Flush();
+        log.SimulateCrash();
+        Assert.Equal(64 * 1024, ActiveFileLength());
+        using var reopened = Open(Preallocated);
+        Assert.Equal(3, reopened.LogEndOffset);
+        Assert.Equal(0, reopened.RecoveredTruncatedBytes);
+        reopened.AppendAsLeader(Batches.Make("b", 2), leaderEpoch: 1);
+        Assert.Equal(["a-0", "a-1", "a-2", "b-0", "b-1"], ReadAll(reopened).Select(r => r.Value));
+    }
+
+    [Fact]
+    public void Only_the_active_segment_keeps_a_zero_tail_when_a_preallocated_log_rolls()
+    {
+        using var log = Open(Preallocated with { SegmentBytes = 2048 });
+        for (int i = 0; i < 40; i++)
+        {
+            log.AppendAsLeader(Batches.Make("r" + i, 5), leaderEpoch: 1);
+        }
+        var files = Directory.GetFiles(_dir.Path, "*.log").Order().ToList();
+        Assert.True(files.Count > 2);
+        foreach (var file in files[..^1])
+        {
+            var bytes = File.ReadAllBytes(file);
+            var walker = new BatchWalker(bytes);
+            while (walker.TryNext(out _, out _, out _))
+            {
+            }
+            Assert.Equal(bytes.Length, walker.Position);
+        }
+        Assert.Equal(200, ReadAll(log).Count);
+    }
+
+    [Fact]
+    public void Zeros_in_a_segment_that_is_not_the_last_are_reported_as_damage()
+    {
+        var log = Open(new LogConfig { SegmentBytes = 2048 });
+        for (int i = 0; i < 40; i++)
+        {
+            log.AppendAsLeader(Batches.Make("r" + i, 5), leaderEpoch: 1);
+        }
+        log.SimulateCrash();
+        var first = Directory.GetFiles(_dir.Path, "*.log").Order().First();
+        using (var f = new FileStream(first, FileMode.Open))
+        {
+            f.Position = f.Length;
+            f.Write(new byte[4096]);
+        }
+        // The recovery point was checkpointed at each roll, so the first segment is trusted: zeros there are not a tail.
+        Assert.Throws<LogCorruptionException>(() => Open(new LogConfig { SegmentBytes = 2048 }));
+    }
+
     [Fact]
     public void Leader_appends_assign_contiguous_offsets_and_stamp_the_epoch()
     {

@@ -59,6 +59,9 @@ public sealed record NodeConfig
     public int LogIndexSizeMaxBytes { get; init; } = 10485760;
     public long LogFlushIntervalMessages { get; init; } = long.MaxValue;
 
+    /// <summary>log.preallocate: zero-fill partition segments ahead of their data (see LogConfig.Preallocate).</summary>
+    public bool LogPreallocate { get; init; }
+
     /// <summary>Null: no time-based flush of partition logs.</summary>
     public long? LogFlushIntervalMs { get; init; }
 
@@ -210,6 +213,7 @@ public sealed record NodeConfig
             LogIndexIntervalBytes = r.Int("log.index.interval.bytes")!.Value,
             LogIndexSizeMaxBytes = r.Int("log.index.size.max.bytes")!.Value,
             LogFlushIntervalMessages = r.Long("log.flush.interval.messages")!.Value,
+            LogPreallocate = r.Bool("log.preallocate"),
             LogFlushIntervalMs = r.Long("log.flush.interval.ms"),
             ReplicaLagTimeMaxMs = r.Long("replica.lag.time.max.ms")!.Value,
             ReplicaFetchMaxBytes = r.Int("replica.fetch.max.bytes")!.Value,

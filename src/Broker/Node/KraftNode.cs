@@ -173,6 +173,7 @@ public sealed partial class KraftNode : IAsyncDisposable
                 IndexIntervalBytes = _config.LogIndexIntervalBytes,
                 FlushIntervalMessages = _config.LogFlushIntervalMessages,
                 FlushIntervalMs = _config.LogFlushIntervalMs ?? long.MaxValue,
+                Preallocate = _config.LogPreallocate,
             };
             _replicas = new ReplicaManager(_config.NodeId, dataDirectory, _ => logConfig,
                 new ReplicationConfig { ReplicaLagTimeMaxMs = _config.ReplicaLagTimeMaxMs, MinInSyncReplicas = _config.MinInsyncReplicas },

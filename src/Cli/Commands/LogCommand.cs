@@ -87,7 +87,15 @@ public static class LogCommand
                     }
                 }
             }
-            if (printed < maxBatches && walker.Position < bytes.Length)
+            if (printed < maxBatches && walker.Position < bytes.Length && !bytes.AsSpan(walker.Position).ContainsAnyExcept((byte)0))
+            {
+                // The active segment of a preallocated log (log.preallocate, the Raft log) is zero-filled ahead of its data.
+                if (!json)
+                {
+                    output.WriteLine($"  ({bytes.Length - walker.Position} zero bytes preallocated after the data)");
+                }
+            }
+            else if (printed < maxBatches && walker.Position < bytes.Length)
             {
                 var reason = RecordBatch.Validate(bytes.AsSpan(walker.Position), out _);
                 damaged = true;

@@ -114,7 +114,7 @@ public sealed class SegmentedLog : IDisposable
 
         if (bases.Count == 0)
         {
-            _segments.Add(LogSegment.Create(Directory, logStart, Config.IndexIntervalBytes, now));
+            _segments.Add(ConfigureActive(LogSegment.Create(Directory, logStart, Config.IndexIntervalBytes, now)));
             Durable.FsyncDirectory(Directory);
             LogStartOffset = logStart;
             RecoveryPoint = logStart;
@@ -131,7 +131,7 @@ public sealed class SegmentedLog : IDisposable
                 _segments.Add(LogSegment.OpenTrusted(Directory, bases[i], Config.IndexIntervalBytes, now));
                 continue;
             }
-            var (segment, scan) = LogSegment.OpenForRecovery(Directory, bases[i], Config.IndexIntervalBytes, now);
+            var (segment, scan) = LogSegment.OpenForRecovery(Directory, bases[i], Config.IndexIntervalBytes, now, isLast);
             _segments.Add(segment);
             if (scan.BadPosition < 0)
             {
@@ -163,6 +163,14 @@ public sealed class SegmentedLog : IDisposable
         RecoveryPoint = LogEndOffset;
         EpochCache.TruncateFromEnd(LogEndOffset);
         Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
+        ConfigureActive(_segments[^1]);
+    }
+
+    /// <summary>Applies the preallocation setting to the segment that now receives appends.</summary>
+    private LogSegment ConfigureActive(LogSegment segment)
+    {
+        segment.PreallocateBytes = Config.Preallocate ? (int)Math.Max(4096, Math.Min(Config.PreallocateChunkBytes, Config.SegmentBytes)) : 0;
+        return segment;
     }
 
     /// <summary>
@@ -311,6 +319,8 @@ public sealed class SegmentedLog : IDisposable
             return;
         }
         active.Flush(includeIndex: true);
+        // Only the active segment may carry a zero-filled tail (recovery relies on it): cut it before a new one starts.
+        active.TrimPreallocation();
         if (active.IsEmpty)
         {
             active.Delete();
@@ -320,7 +330,7 @@ public sealed class SegmentedLog : IDisposable
         {
             RecoveryPoint = Math.Max(RecoveryPoint, active.NextOffset);
         }
-        _segments.Add(LogSegment.Create(Directory, baseOffset, Config.IndexIntervalBytes, NowMs));
+        _segments.Add(ConfigureActive(LogSegment.Create(Directory, baseOffset, Config.IndexIntervalBytes, NowMs)));
         Durable.FsyncDirectory(Directory);
         Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
         if (_segments.Count == 1)
@@ -538,7 +548,7 @@ public sealed class SegmentedLog : IDisposable
                 _segments[^1].Delete();
                 _segments.RemoveAt(_segments.Count - 1);
             }
-            _segments[^1].TruncateTo(offset);
+            ConfigureActive(_segments[^1]).TruncateTo(offset);
             Durable.FsyncDirectory(Directory);
             RecoveryPoint = Math.Min(RecoveryPoint, LogEndOffset);
             Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
@@ -564,7 +574,7 @@ public sealed class SegmentedLog : IDisposable
             segment.Delete();
         }
         _segments.Clear();
-        _segments.Add(LogSegment.Create(Directory, offset, Config.IndexIntervalBytes, NowMs));
+        _segments.Add(ConfigureActive(LogSegment.Create(Directory, offset, Config.IndexIntervalBytes, NowMs)));
         Durable.FsyncDirectory(Directory);
         LogStartOffset = offset;
         RecoveryPoint = offset;
@@ -692,6 +702,7 @@ public sealed class SegmentedLog : IDisposable
                 if (_segments.Count > 0)
                 {
                     _segments[^1].Flush(includeIndex: true);
+                    _segments[^1].TrimPreallocation();
                     RecoveryPoint = LogEndOffset;
                     Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
                 }
