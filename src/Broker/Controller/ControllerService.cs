@@ -27,7 +27,7 @@ public sealed record MetadataProposal(bool Committed, long Offset, int Epoch, st
 /// entry of earlier epochs has been applied, so its image is complete.</para>
 /// Thread-safety: every member may be called from any thread.
 /// </summary>
-public sealed partial class ControllerService
+public sealed partial class ControllerService : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
@@ -36,6 +36,7 @@ public sealed partial class ControllerService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _localNodeId;
+    private readonly ControllerMetrics _metrics;
     private IMetadataLog? _log;
     private bool _leading;
     private int _leaderEpoch = -1;
@@ -47,6 +48,7 @@ public sealed partial class ControllerService
         _publisher = new MetadataPublisher();
         _time = time;
         _logger = logger;
+        _metrics = new ControllerMetrics(localNodeId);
     }
 
     /// <summary>This node's committed metadata (what its broker serves).</summary>
@@ -82,7 +84,15 @@ public sealed partial class ControllerService
         IReadOnlyList<MetadataRecord> batch = isLeaderChange || payload.Length == 0 ? [] : MetadataRecordCodec.DecodeBatch(payload);
         lock (_lock)
         {
+            // Unclean elections are counted where they are decided, on the active controller, once they commit:
+            // standby controllers replay the same records and must not count them again.
+            bool active = _controller.IsActive;
+            long uncleanBefore = _controller.UncleanElectionsReplayed;
             _controller.ReplayCommitted(batch, offset, epoch);
+            if (active)
+            {
+                _metrics.RecordUncleanElections(_controller.UncleanElectionsReplayed - uncleanBefore);
+            }
             if (isLeaderChange && _leading && epoch == _leaderEpoch && !_controller.IsActive)
             {
                 _controller.Activate(epoch, NowMs);
@@ -156,6 +166,9 @@ public sealed partial class ControllerService
     /// <summary>Periodic controller work (fencing, leaderless partitions, automatic rebalance).</summary>
     public Task<TickReport?> TickAsync(CancellationToken cancellationToken) =>
         ExecuteAsync((c, now) => c.Tick(now), cancellationToken);
+
+    /// <summary>Releases the metrics (the meter); the service holds no other resource.</summary>
+    public void Dispose() => _metrics.Dispose();
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Node {NodeId} is the active controller in epoch {Epoch} (from offset {Offset})")]
     private partial void LogActivated(int nodeId, int epoch, long offset);

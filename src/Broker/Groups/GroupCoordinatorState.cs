@@ -857,9 +857,29 @@ public sealed class GroupCoordinatorState
             new Dictionary<TopicPartition, OffsetCommitValue>(g.Offsets));
     }
 
+    /// <summary>
+    /// Every committed offset of every group, as (group, partition, offset): the input of the consumer-lag gauge.
+    /// Copied, so the caller may use it after releasing the shard.
+    /// </summary>
+    public List<CommittedOffset> CommittedOffsets()
+    {
+        var offsets = new List<CommittedOffset>();
+        foreach (var group in _groups.Values)
+        {
+            foreach (var (partition, value) in group.Offsets)
+            {
+                offsets.Add(new CommittedOffset(group.GroupId, partition, value.Offset));
+            }
+        }
+        return offsets;
+    }
+
     /// <summary>Request tokens of offset commits whose records are not yet acknowledged.</summary>
     public IReadOnlyCollection<long> PendingOffsetCommitTokens => _pendingCommits.Keys;
 }
+
+/// <summary>One group's committed offset of one partition.</summary>
+public readonly record struct CommittedOffset(string GroupId, TopicPartition Partition, long Offset);
 
 public sealed record MemberSnapshot(string MemberId, string? GroupInstanceId, byte[] Assignment, int AssignmentGeneration, long? AwaitingJoinToken, long? AwaitingSyncToken, int SessionTimeoutMs, int RebalanceTimeoutMs);
 

@@ -67,6 +67,7 @@ public sealed partial class KraftNode : IAsyncDisposable
     public IPEndPoint? ControllerEndpoint => _controllerServer?.BoundEndpoint;
     public BrokerLifecycle? Lifecycle => _lifecycle;
     public ReplicaManager? Replicas => _replicas;
+    public GroupCoordinatorService? Groups => _groups;
 
     private bool IsController => _config.ProcessRoles.HasFlag(ProcessRoles.Controller);
     private bool IsBroker => _config.ProcessRoles.HasFlag(ProcessRoles.Broker);
@@ -237,7 +238,8 @@ public sealed partial class KraftNode : IAsyncDisposable
         ConnectTimeout = TimeSpan.FromSeconds(2),
     };
 
-    private int MinInSyncReplicasFor(string topic)
+    /// <summary>min.insync.replicas of <paramref name="topic"/>: its topic config, else the dynamic broker default, else this node's setting.</summary>
+    public int MinInSyncReplicasFor(string topic)
     {
         var image = _controller!.Publisher.Image;
         string? value = image.ConfigValue(new ConfigResource(ConfigResourceType.Topic, topic), "min.insync.replicas")
@@ -390,6 +392,7 @@ public sealed partial class KraftNode : IAsyncDisposable
         if (_raftListener is not null) await _raftListener.DisposeAsync().ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
         _replicas?.Dispose();
+        _controller?.Dispose();
         _stopping.Dispose();
     }
 

@@ -38,6 +38,16 @@ public sealed class AdminHttpServer : IAsyncDisposable
         _health = health ?? throw new ArgumentNullException(nameof(health));
     }
 
+    /// <summary>
+    /// Optional work awaited before each /metrics render, for gauges whose values must be gathered asynchronously
+    /// (the consumer-lag gauge takes each offsets shard's gate). It gets <see cref="BeforeScrapeTimeout"/>; when it
+    /// fails or times out the scrape still answers, with whatever those gauges cached last.
+    /// </summary>
+    public Func<CancellationToken, Task>? BeforeScrape { get; init; }
+
+    /// <summary>How long <see cref="BeforeScrape"/> may take.</summary>
+    public static readonly TimeSpan BeforeScrapeTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>The address actually bound (with the real port); null before <see cref="StartAsync"/>.</summary>
     public IPEndPoint? LocalEndPoint { get; private set; }
 
@@ -134,6 +144,25 @@ public sealed class AdminHttpServer : IAsyncDisposable
         await StopAsync(CancellationToken.None);
     }
 
+    private async Task RunBeforeScrapeAsync(CancellationToken aborted)
+    {
+        if (BeforeScrape is not { } before)
+        {
+            return;
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        timeout.CancelAfter(BeforeScrapeTimeout);
+        try
+        {
+            await before(timeout.Token).WaitAsync(timeout.Token);
+        }
+#pragma warning disable CA1031 // A gauge that cannot refresh must not take the other metrics down with it.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
     private async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
@@ -149,6 +178,7 @@ public sealed class AdminHttpServer : IAsyncDisposable
         switch (request.Path.Value)
         {
             case "/metrics":
+                await RunBeforeScrapeAsync(context.RequestAborted);
                 body = _exporter.Render();
                 response.StatusCode = StatusCodes.Status200OK;
                 response.ContentType = PrometheusExporter.ContentType;

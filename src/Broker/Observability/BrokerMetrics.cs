@@ -26,6 +26,9 @@ public static class BrokerMetrics
     /// <summary>Kafka: kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=T.</summary>
     public static readonly Counter<long> BytesOut = Meter.CreateCounter<long>("kraft.broker.topic.sent", "By", "Bytes of record batches returned to consumers (not to followers), by topic");
 
+    /// <summary>Kafka: kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=T (records appended to a log led here, internal topics included).</summary>
+    public static readonly Counter<long> RecordsIn = Meter.CreateCounter<long>("kraft.broker.topic.records.received", "{records}", "Records appended to partitions led here (by producers and the group coordinator), by topic");
+
     /// <summary>Kafka: kafka.server:type=ReplicaManager,name=IsrShrinksPerSec.</summary>
     public static readonly Counter<long> IsrShrinks = Meter.CreateCounter<long>("kraft.broker.isr.shrinks", "{change}", "ISR shrinks committed for partitions led here");
 

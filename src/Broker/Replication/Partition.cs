@@ -110,6 +110,8 @@ public sealed class Partition : IDisposable
             {
                 return Task.FromResult(new ProduceOutcome(ReplicationError.None, result.Error, -1));
             }
+            // Kafka marks MessagesInPerSec once the leader's log accepted the records, whatever acks then says.
+            Observability.BrokerMetrics.RecordsIn.Add(result.RecordCount, new KeyValuePair<string, object?>("topic", Topic));
             Apply(_leader.OnLocalAppend(Log.LogEndOffset, NowMs));
             _changed.Notify();
             if (acks != -1)

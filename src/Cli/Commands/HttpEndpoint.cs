@@ -3,6 +3,7 @@ using Kraft.Broker.Configuration;
 using Kraft.Broker.Node;
 using Kraft.Broker.Observability;
 using Kraft.Quorum.Raft;
+using Kraft.Quorum.RaftDriver;
 
 namespace Kraft.Cli.Commands;
 
@@ -30,8 +31,10 @@ public sealed class HttpEndpoint : IAsyncDisposable
         {
             return new HttpEndpoint(null, null, null);
         }
-        var exporter = new PrometheusExporter();
-        var meter = new Meter("Kraft.Broker");
+        // The node's own meters carry kraft.node.id; the filter keeps another in-process node's series out.
+        var exporter = new PrometheusExporter(new PrometheusExporterOptions { MeterFilter = BrokerGauges.NodeMeterFilter(node.NodeId) });
+        var meter = new Meter("Kraft.Broker", null, [new KeyValuePair<string, object?>(RaftMetrics.NodeIdTag, node.NodeId)]);
+        var lags = new GroupLagCache();
         meter.CreateObservableGauge("kraft.raft.current_epoch", () => node.Raft?.Role.Epoch ?? -1, description: "Current Raft epoch of the metadata quorum as this node sees it");
         meter.CreateObservableGauge("kraft.raft.current_leader", () => node.Raft?.Role.LeaderId?.Value ?? -1, description: "Node id of the metadata quorum leader (-1 when unknown)");
         meter.CreateObservableGauge("kraft.raft.high_watermark", () => node.Raft?.HighWatermark ?? -1, description: "High watermark of the metadata log on this node");
@@ -39,15 +42,40 @@ public sealed class HttpEndpoint : IAsyncDisposable
         meter.CreateObservableGauge("kraft.broker.partition_count", () => node.Replicas?.Partitions.Count ?? 0, description: "Partition replicas hosted here (Kafka: PartitionCount)");
         meter.CreateObservableGauge("kraft.broker.leader_count", () => node.Replicas?.Partitions.Count(p => p.IsLeader) ?? 0, description: "Partitions led here (Kafka: LeaderCount)");
         meter.CreateObservableGauge("kraft.broker.under_replicated_partitions", () => UnderReplicated(node), description: "Partitions led here whose ISR is smaller than their replica set (Kafka: UnderReplicatedPartitions)");
+        BrokerGauges.RegisterUnderMinIsr(meter, node.NodeId, () => node.View, node.MinInSyncReplicasFor);
+        BrokerGauges.RegisterGroupLag(meter, () => lags.Current);
         meter.CreateObservableGauge("kraft.cluster.offline_partitions", () => node.View.Topics.Values.Sum(t => t.Partitions.Count(p => p.IsOffline)), description: "Partitions without a leader (Kafka: OfflinePartitionsCount)");
         meter.CreateObservableGauge("kraft.cluster.fenced_brokers", () => node.View.Brokers.Values.Count(b => b.Fenced), description: "Registered brokers currently fenced (Kafka: FencedBrokerCount)");
-        var server = new AdminHttpServer(AdminHttpServer.ResolveEndPoint(listener.Host, listener.Port), exporter, () => Health(config, node));
+        var server = new AdminHttpServer(AdminHttpServer.ResolveEndPoint(listener.Host, listener.Port), exporter, () => Health(config, node))
+        {
+            BeforeScrape = ct => lags.RefreshAsync(node, ct),
+        };
         await server.StartAsync(cancellationToken).ConfigureAwait(false);
         return new HttpEndpoint(server, exporter, meter);
     }
 
-    private static int UnderReplicated(KraftNode node) =>
-        node.View.Topics.Values.SelectMany(t => t.Partitions).Count(p => p.Leader == node.NodeId && p.Isr.Count < p.Replicas.Count);
+    private static int UnderReplicated(KraftNode node) => BrokerGauges.UnderReplicatedPartitions(node.View, node.NodeId);
+
+    /// <summary>
+    /// The consumer lags the last scrape gathered. Gathering takes each offsets shard's gate (async), which an
+    /// observable gauge's callback cannot do, so the HTTP server refreshes this before rendering.
+    /// </summary>
+    private sealed class GroupLagCache
+    {
+        private volatile IReadOnlyList<GroupLag> _current = [];
+
+        public IReadOnlyList<GroupLag> Current => _current;
+
+        public async Task RefreshAsync(KraftNode node, CancellationToken cancellationToken)
+        {
+            if (node.Groups is not { } groups || node.Replicas is not { } replicas)
+            {
+                return;
+            }
+            var offsets = await groups.CommittedOffsetsAsync(cancellationToken).ConfigureAwait(false);
+            _current = BrokerGauges.GroupLags(offsets, (topic, partition) => replicas.Get(topic, partition)?.HighWatermark);
+        }
+    }
 
     private static HealthReport Health(NodeConfig config, KraftNode node)
     {

@@ -124,7 +124,18 @@ public sealed partial class QuorumController
             throw new InvalidOperationException($"committed batch at offset {offset} is not after the committed offset {CommittedImage.LastAppliedOffset}");
         }
 
-        CommittedImage = CommittedImage.ReplayAll(batch).WithProvenance(offset, epoch);
+        MetadataImage image = CommittedImage;
+        foreach (MetadataRecord record in batch)
+        {
+            if (IsUncleanElection(image, record))
+            {
+                UncleanElectionsReplayed++;
+            }
+
+            image = image.Replay(record);
+        }
+
+        CommittedImage = image.WithProvenance(offset, epoch);
         if (batch.Count == 0)
         {
             // A Raft entry without metadata records (e.g. the Raft layer's own no-op) only moves the offset;
@@ -152,6 +163,25 @@ public sealed partial class QuorumController
             LatestImage = CommittedImage;
         }
     }
+
+    /// <summary>
+    /// Leaders elected from outside the ISR in every batch replayed by <see cref="ReplayCommitted"/> since this
+    /// controller was created (on every node, active or not). The node's metrics count the increase only while
+    /// this controller is active, so that a cluster counts each unclean election once (Kafka counts
+    /// UncleanLeaderElectionsPerSec on the active controller too).
+    /// </summary>
+    public long UncleanElectionsReplayed { get; private set; }
+
+    /// <summary>
+    /// True when <paramref name="record"/> is a PartitionChange that names a leader who is not in the partition's
+    /// ISR just before it (the ISR <see cref="BuildChange"/> elected from): the new leader may lack acknowledged
+    /// records. This is the same test the periodic tick uses to count its own unclean elections.
+    /// </summary>
+    public static bool IsUncleanElection(MetadataImage before, MetadataRecord record) =>
+        record is PartitionChangeRecord { Leader: { } leader } change
+        && leader != BrokerId.None
+        && before.Topic(change.TopicId)?.Partition(change.PartitionIndex) is { } partition
+        && !partition.Isr.Contains(leader);
 
     /// <summary>True when the broker may lead or join an ISR: registered, unfenced, not shutting down.</summary>
     public bool IsEligible(MetadataImage image, BrokerId id) =>

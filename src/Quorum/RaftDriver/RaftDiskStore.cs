@@ -61,7 +61,7 @@ public sealed class RaftDiskStore : IDisposable
             // The driver flushes once per Ready, so the engine does not fsync each append itself.
             // Smaller segments than a partition's let snapshots actually free the log prefix (only
             // whole segments are deleted).
-            log = SegmentedLog.Open(Path.Combine(directory, "log"), LogConfig.Default with { FsyncEveryAppend = false, SegmentBytes = 64L << 20, Preallocate = true }, time);
+            log = SegmentedLog.Open(Path.Combine(directory, "log"), LogConfig.Default with { FsyncEveryAppend = false, SegmentBytes = 64L << 20, Preallocate = true, MetricsLogKind = StorageMetrics.MetadataLog }, time);
         }
         catch (StorageException e)
         {

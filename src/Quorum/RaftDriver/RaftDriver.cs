@@ -44,6 +44,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
     private readonly List<TaskCompletionSource<long>> _barrierWaiting = [];
     private BarrierEntry? _barrierInFlight;
     private long _appliedSinceSnapshot;
+    private readonly ElectionTracker _elections = new();
+    private readonly CommitLatencyTracker _commitLatency = new();
+    private long _gaugesRefreshedAt;
 
     // Published by the driver thread for readers on any thread.
     private volatile RoleInfo _role;
@@ -53,6 +56,8 @@ public sealed partial class RaftDriver : IAsyncDisposable
     private long _droppedInbound;
     private long _refusedInbound;
     private Exception? _fault;
+    private volatile RaftGaugeSnapshot _gauges;
+    private readonly RaftMetrics _metrics;
 
     private RaftDriver(RaftDriverOptions options, IRaftTransport transport, IRaftStateMachine stateMachine, TimeProvider time, ILogger logger,
         RaftDiskStore store, RaftNode node, RaftSnapshot? recoveredSnapshot)
@@ -74,6 +79,8 @@ public sealed partial class RaftDriver : IAsyncDisposable
         _role = new RoleInfo(node.Role, node.Epoch, node.LeaderId);
         _highWatermark = node.HighWatermark;
         _appliedOffset = node.AppliedOffset;
+        _gauges = RaftGaugeSnapshot.From(node.Role, options.Raft.NodeId, node.Log.EndOffset, null);
+        _metrics = new RaftMetrics(options.Raft.NodeId, () => _gauges);
     }
 
     /// <summary>
@@ -291,6 +298,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
         }
         FailEverything();
         _store.Dispose();
+        _metrics.Dispose();
         // _wake is not disposed: other threads may still call Deliver or Enqueue, which only Set it.
     }
 
@@ -344,6 +352,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
                     _node.Step(message);
                 }
                 ProcessReadies();
+                RefreshGauges(force: false);
                 MaybeSnapshot();
                 // A Fetch that confirms a read barrier may be parked and produce no Ready.
                 CompleteBarriers();
@@ -406,6 +415,11 @@ public sealed partial class RaftDriver : IAsyncDisposable
             {
                 _store.Append(ready.EntriesToAppend);
                 _store.Flush();
+                if (_node.Role == RaftRole.Leader)
+                {
+                    // Timed from the moment the leader hands the entries to its disk: the fsync is part of committing.
+                    _commitLatency.OnLeaderAppend(ready.LogEndOffset, MonotonicMs(durableStart));
+                }
             }
             Invariant.Check(_store.LogEndOffset == ready.LogEndOffset, ready, r => $"disk log ends at {_store.LogEndOffset}, core at {r.LogEndOffset}");
             var durableTime = _time.GetElapsedTime(durableStart);
@@ -418,6 +432,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
             if (ready.RoleChange is { } role)
             {
                 _role = role;
+                if (_elections.Observe(role) is { } election) _metrics.RecordElection(election);
+                if (role.Role != RaftRole.Leader) _commitLatency.Reset();
+                RefreshGauges(force: true);
                 LogRoleChange(NodeId, role.Role, role.Epoch, role.LeaderId?.Value ?? -1);
                 _stateMachine.OnRoleChange(role);
                 if (role.Role != RaftRole.Leader)
@@ -454,6 +471,10 @@ public sealed partial class RaftDriver : IAsyncDisposable
             Volatile.Write(ref _highWatermark, _node.HighWatermark);
             if (_node.HighWatermark > highWatermarkBefore && _node.Role == RaftRole.Leader)
             {
+                foreach (double latency in _commitLatency.OnHighWatermark(_node.HighWatermark, MonotonicMs(_time.GetTimestamp())))
+                {
+                    _metrics.RecordCommitLatency(latency);
+                }
                 // Followers learn the new high watermark from fetch answers: answer the parked ones now instead of at
                 // their long-poll timeout, so that committed metadata reaches every node within a round trip.
                 _node.ReleaseParkedFetches();
@@ -461,6 +482,20 @@ public sealed partial class RaftDriver : IAsyncDisposable
             Volatile.Write(ref _appliedOffset, _node.AppliedOffset);
             CompleteBarriers();
         }
+    }
+
+    private double MonotonicMs(long timestamp) => timestamp * 1000.0 / _time.TimestampFrequency;
+
+    /// <summary>Gauges refresh at most this often (DescribeQuorum allocates; scrapes come every few seconds).</summary>
+    private const int GaugeRefreshIntervalMs = 200;
+
+    /// <summary>Publishes what the Raft gauges show (driver thread): per-voter log end offsets and fetch lags on the leader.</summary>
+    private void RefreshGauges(bool force)
+    {
+        long now = _time.GetTimestamp();
+        if (!force && _time.GetElapsedTime(_gaugesRefreshedAt, now).TotalMilliseconds < GaugeRefreshIntervalMs) return;
+        _gaugesRefreshedAt = now;
+        _gauges = RaftGaugeSnapshot.From(_node.Role, NodeId, _node.Log.EndOffset, _node.DescribeQuorum());
     }
 
     private void MaybeSnapshot()

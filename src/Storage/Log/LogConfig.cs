@@ -43,5 +43,12 @@ public sealed record LogConfig
     /// <summary>max.message.bytes / message.max.bytes: the largest batch accepted (Kafka: 1048588).</summary>
     public int MaxMessageBytes { get; init; } = 1048588;
 
+    /// <summary>
+    /// Kraft: the value of the <c>log</c> label on this log's flush-latency metric (<see cref="StorageMetrics"/>):
+    /// <see cref="StorageMetrics.PartitionLog"/> for partition logs, <see cref="StorageMetrics.MetadataLog"/> for the
+    /// Raft log. Not a Kafka setting and not persisted.
+    /// </summary>
+    public string MetricsLogKind { get; init; } = StorageMetrics.PartitionLog;
+
     public static LogConfig Default { get; } = new();
 }

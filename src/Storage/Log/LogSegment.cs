@@ -256,9 +256,13 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>Fsyncs the log file (and the index, when <paramref name="includeIndex"/>).</summary>
-    public void Flush(bool includeIndex)
+    /// <summary>
+    /// Fsyncs the log file (and the index, when <paramref name="includeIndex"/>). Returns true when the log file had
+    /// unsynced appends (so an fsync of data happened), which is what the flush-latency metric measures.
+    /// </summary>
+    public bool Flush(bool includeIndex)
     {
+        bool synced = _dirty;
         if (_dirty)
         {
             _file.Flush(flushToDisk: true);
@@ -268,6 +272,7 @@ internal sealed class LogSegment : IDisposable
         {
             _index.Flush();
         }
+        return synced;
     }
 
     /// <summary>Byte position of the first batch whose last offset is at or after <paramref name="offset"/>, or -1 if none.</summary>

@@ -318,7 +318,7 @@ public sealed class SegmentedLog : IDisposable
         {
             return;
         }
-        active.Flush(includeIndex: true);
+        FlushSegment(active, includeIndex: true);
         // Only the active segment may carry a zero-filled tail (recovery relies on it): cut it before a new one starts.
         active.TrimPreallocation();
         if (active.IsEmpty)
@@ -360,9 +360,23 @@ public sealed class SegmentedLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// Fsyncs one segment and, when it held unsynced appends, records the time taken in
+    /// <see cref="StorageMetrics.FlushLatency"/> under this log's <see cref="LogConfig.MetricsLogKind"/>.
+    /// The clock here is the process's monotonic one, not <see cref="_time"/>: a latency is a property of the disk.
+    /// </summary>
+    private void FlushSegment(LogSegment segment, bool includeIndex)
+    {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (segment.Flush(includeIndex))
+        {
+            StorageMetrics.RecordFlush(Config.MetricsLogKind, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        }
+    }
+
     private void FlushLocked()
     {
-        _segments[^1].Flush(includeIndex: false);
+        FlushSegment(_segments[^1], includeIndex: false);
         RecoveryPoint = LogEndOffset;
         _unflushedMessages = 0;
         _firstUnflushedMs = -1;
@@ -389,7 +403,7 @@ public sealed class SegmentedLog : IDisposable
         lock (_lock)
         {
             ThrowIfDisposed();
-            _segments[^1].Flush(includeIndex: true);
+            FlushSegment(_segments[^1], includeIndex: true);
             Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);
         }
     }
@@ -701,7 +715,7 @@ public sealed class SegmentedLog : IDisposable
             {
                 if (_segments.Count > 0)
                 {
-                    _segments[^1].Flush(includeIndex: true);
+                    FlushSegment(_segments[^1], includeIndex: true);
                     _segments[^1].TrimPreallocation();
                     RecoveryPoint = LogEndOffset;
                     Checkpoint.WriteSingle(_recoveryPointFile, RecoveryPoint);

@@ -25,6 +25,22 @@ public class OffsetTests
     }
 
     [Fact]
+    public void CommittedOffsets_lists_acknowledged_commits_of_every_group_for_the_lag_gauge()
+    {
+        var h = new GroupHarness();
+        var (leader, _, gen) = h.StableGroupOfTwo();
+        var (first, _) = h.Commit("g", gen, leader, ("t", 0, 10), ("t", 1, 3));
+        h.Ack(first);
+        var (simple, _) = h.Commit("simple", -1, "", ("u", 0, 7));
+        h.Ack(simple);
+        h.Commit("g", gen, leader, ("t", 0, 12)); // not acknowledged yet: not committed
+
+        Assert.Equal(
+            [new CommittedOffset("g", new TopicPartition("t", 0), 10), new CommittedOffset("g", new TopicPartition("t", 1), 3), new CommittedOffset("simple", new TopicPartition("u", 0), 7)],
+            h.State.CommittedOffsets().OrderBy(o => o.GroupId, StringComparer.Ordinal).ThenBy(o => o.Partition.Topic, StringComparer.Ordinal).ThenBy(o => o.Partition.Partition));
+    }
+
+    [Fact]
     public void Failed_append_drops_the_commit_and_reports_the_error()
     {
         var h = new GroupHarness();

@@ -53,6 +53,35 @@ public sealed class AdminHttpServerTests
     }
 
     [Fact]
+    public async Task BeforeScrape_runs_before_each_render_and_a_failing_one_still_serves_the_last_values()
+    {
+        using var meter = new Meter("Kraft.Test." + Guid.NewGuid().ToString("N"));
+        using var exporter = new PrometheusExporter(new PrometheusExporterOptions { MeterNames = [meter.Name] });
+        long gathered = 0;
+        bool fail = false;
+        meter.CreateObservableGauge("kraft.test.gathered", () => Volatile.Read(ref gathered));
+        await using var server = new AdminHttpServer(new IPEndPoint(IPAddress.Loopback, 0), exporter, () => new HealthReport(1, "broker", true, "serving"))
+        {
+            BeforeScrape = async ct =>
+            {
+                await Task.Yield();
+                if (fail) throw new InvalidOperationException("shard busy");
+                Interlocked.Increment(ref gathered);
+            },
+        };
+        await server.StartAsync(CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = server.BaseAddress };
+
+        async Task<double> ScrapeAsync() =>
+            PrometheusTextParser.Parse(await client.GetStringAsync(new Uri("/metrics", UriKind.Relative)))["kraft_test_gathered"].Samples.Single().Value;
+
+        Assert.Equal(1, await ScrapeAsync());
+        Assert.Equal(2, await ScrapeAsync());
+        fail = true;
+        Assert.Equal(2, await ScrapeAsync());
+    }
+
+    [Fact]
     public async Task A_throwing_health_delegate_gives_503_and_stop_releases_the_port()
     {
         using var exporter = new PrometheusExporter(new PrometheusExporterOptions { MeterNames = [] });

@@ -531,6 +531,31 @@ public sealed partial class GroupCoordinatorService : IAsyncDisposable
         return (error, groups);
     }
 
+    /// <summary>
+    /// The committed offsets of every group this broker coordinates (loaded shards only; a shard still loading or
+    /// being unloaded is skipped, since its groups are not served here yet). For the consumer-lag gauge.
+    /// </summary>
+    public async Task<List<CommittedOffset>> CommittedOffsetsAsync(CancellationToken cancellationToken)
+    {
+        var offsets = new List<CommittedOffset>();
+        foreach (var shard in Volatile.Read(ref _shards).Values)
+        {
+            await shard.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!shard.Unloaded && shard.State is { } state)
+                {
+                    offsets.AddRange(state.CommittedOffsets());
+                }
+            }
+            finally
+            {
+                shard.Gate.Release();
+            }
+        }
+        return offsets;
+    }
+
     // ------------------------------------------------------------------ Effects
 
     private static TaskCompletionSource<T> NewWaiter<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
