@@ -2,7 +2,7 @@
 # Runs every test suite of Kraft: the README's test command and what CI runs.
 #   ./test.sh            the default run (bounded, < 25 minutes on a 2-core machine)
 #   KRAFT_SLOW=1 ./test.sh   also the long suites marked [Trait("Category","Slow")]
-#   KRAFT_SKIP_JEPSEN=1 ./test.sh   without the Jepsen-style runs (real clusters under faults, ~5 minutes)
+#   KRAFT_SKIP_JEPSEN=1 ./test.sh   without the Jepsen-style runs (real clusters under faults, ~5 minutes; partitions need root)
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"

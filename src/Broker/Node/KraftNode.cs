@@ -112,7 +112,10 @@ public sealed partial class KraftNode : IAsyncDisposable
         if (IsController)
         {
             var controllerListener = Listener(_config.ControllerListenerNames[0]);
-            _transport = new RaftTcpTransport(new NodeId(_config.NodeId), id => ControllerAddress(id.Value), _loggers.CreateLogger("Kraft.RaftTransport"));
+            _transport = new RaftTcpTransport(new NodeId(_config.NodeId), id => ControllerAddress(id.Value), _loggers.CreateLogger("Kraft.RaftTransport"))
+            {
+                LocalAddress = SpecificAddress(controllerListener),
+            };
             var raftOptions = new RaftOptions
             {
                 NodeId = new NodeId(_config.NodeId),
@@ -231,9 +234,19 @@ public sealed partial class KraftNode : IAsyncDisposable
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The listener's address when it names one specific IP address (not a wildcard or a host name): outbound
+    /// connections then leave from it, so that a node on its own address (127.0.0.N in the Jepsen harness) is told
+    /// apart by source address, as it would be on its own machine. Null keeps the kernel's choice (the default).
+    /// </summary>
+    private static IPAddress? SpecificAddress(ListenerEndpoint listener) =>
+        IPAddress.TryParse(listener.Host, out var address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any) ? address : null;
+
     private KafkaClientOptions ClientOptions(string clientId) => new()
     {
         ClientId = clientId,
+        LocalAddress = (_config.Listeners.FirstOrDefault(l => string.Equals(l.Name, _config.InterBrokerListenerName, StringComparison.OrdinalIgnoreCase))
+            ?? _config.Listeners.FirstOrDefault()) is { } own ? SpecificAddress(own) : null,
         RequestTimeout = TimeSpan.FromMilliseconds(Math.Max(2000, _config.ControllerQuorumRequestTimeoutMs * 2)),
         ConnectTimeout = TimeSpan.FromSeconds(2),
     };

@@ -60,6 +60,12 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
     /// <summary>How long a connection attempt may take.</summary>
     public int ConnectTimeoutMs { get; init; } = 2000;
 
+    /// <summary>
+    /// The local address outbound connections bind to (null: the kernel picks). Set to the node's controller
+    /// listener address when that is one specific address, so that peers (and firewall rules) see it as the source.
+    /// </summary>
+    public System.Net.IPAddress? LocalAddress { get; init; }
+
     /// <summary>Receives every message the listeners decode; set it to the driver's Deliver.</summary>
     public Action<RaftMessage>? OnReceive { get; set; }
 
@@ -143,7 +149,10 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
                 }
                 try
                 {
-                    using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    using var socket = owner.LocalAddress is { } local
+                        ? new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+                        : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    if (owner.LocalAddress is { } bindTo) socket.Bind(new System.Net.IPEndPoint(bindTo, 0));
                     using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                     {
                         connectTimeout.CancelAfter(owner.ConnectTimeoutMs);

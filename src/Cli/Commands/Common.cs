@@ -14,8 +14,36 @@ public static class DevCluster
     public static int ControllerPort(int basePort, int node) => basePort + 100 + node - 1;
     public static int HttpPort(int basePort, int node) => basePort + 200 + node - 1;
 
-    public static string Bootstrap(int basePort, int nodes) =>
-        string.Join(',', Enumerable.Range(1, nodes).Select(n => $"127.0.0.1:{BrokerPort(basePort, n)}"));
+    public static string Bootstrap(int basePort, int nodes, IReadOnlyList<string>? hosts = null) =>
+        string.Join(',', Enumerable.Range(1, nodes).Select(n => $"{Host(hosts, n)}:{BrokerPort(basePort, n)}"));
+
+    /// <summary>Node N's listener address: 127.0.0.1 for every node by default, else the N-th of <paramref name="hosts"/>.</summary>
+    public static string Host(IReadOnlyList<string>? hosts, int node) => hosts is null || hosts.Count == 0 ? "127.0.0.1" : hosts[node - 1];
+
+    /// <summary>
+    /// Parses `--hosts`: empty (every node on 127.0.0.1), "per-node" (node N on 127.0.0.(N+1): its own loopback
+    /// address, so that firewall rules can match traffic between two nodes of one machine), or one IP address per
+    /// node, comma-separated. Returns null and an error message when the list does not fit the node count.
+    /// </summary>
+    public static IReadOnlyList<string>? ParseHosts(string? value, int nodes, out string? error)
+    {
+        error = null;
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return [];
+        }
+        if (value.Trim() == "per-node")
+        {
+            return Enumerable.Range(1, nodes).Select(n => $"127.0.0.{n + 1}").ToList();
+        }
+        var list = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (list.Length != nodes || list.Any(h => !System.Net.IPAddress.TryParse(h, out _)))
+        {
+            error = $"--hosts needs \"per-node\" or {nodes} IP addresses (one per node), not '{value}'";
+            return null;
+        }
+        return list;
+    }
 
     public static string DefaultBootstrap => Environment.GetEnvironmentVariable("KRAFT_BOOTSTRAP") ?? Bootstrap(DefaultBasePort, 3);
 }

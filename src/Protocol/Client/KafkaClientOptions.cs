@@ -23,4 +23,11 @@ public sealed record KafkaClientOptions
 
     /// <summary>Send ApiVersions first and use the highest common version of each API (recommended).</summary>
     public bool NegotiateApiVersions { get; init; } = true;
+
+    /// <summary>
+    /// The local address outbound connections bind to before connecting (null: the kernel picks one). A broker
+    /// whose listeners are on one specific address sets it, so that its outbound traffic carries that address and
+    /// per-node firewall rules (the Jepsen harness's partitions) can tell nodes apart on one host.
+    /// </summary>
+    public System.Net.IPAddress? LocalAddress { get; init; }
 }

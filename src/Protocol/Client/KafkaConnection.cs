@@ -70,9 +70,16 @@ public sealed class KafkaConnection : IAsyncDisposable
     /// </summary>
     public static async Task<KafkaConnection> ConnectAsync(string host, int port, KafkaClientOptions options, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = options.LocalAddress is { } local
+            ? new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (options.LocalAddress is { } bindTo)
+            {
+                socket.Bind(new System.Net.IPEndPoint(bindTo, 0));
+            }
+
             using var timer = new CancellationTokenSource(options.ConnectTimeout, options.TimeProvider);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
             await socket.ConnectAsync(host, port, linked.Token).ConfigureAwait(false);

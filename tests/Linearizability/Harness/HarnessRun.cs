@@ -42,9 +42,16 @@ public static class HarnessRun
     {
         // Workers, the nemesis and the final phase log concurrently; a StringWriter (tests) is not thread-safe.
         log = TextWriter.Synchronized(log);
+        if (options.UsesPartitions && NetworkNamespace.Current is null)
+        {
+            // Partition rules must never touch the host's traffic: run the whole test in a namespace of its own.
+            return await NetworkNamespace.RunIsolatedAsync(options, log, cancellationToken).ConfigureAwait(false);
+        }
+
         string dir = Path.GetFullPath(options.Dir);
         Directory.CreateDirectory(dir);
-        var cluster = new ProcessCluster(Path.Combine(dir, "cluster"), options.Nodes, options.KraftDll ?? ProcessCluster.DefaultKraftDll());
+        var cluster = new ProcessCluster(Path.Combine(dir, "cluster"), options.Nodes, options.KraftDll ?? ProcessCluster.DefaultKraftDll(), options.PerNodeHosts || options.UsesPartitions);
+        using var firewall = options.UsesPartitions ? new NftFirewall(cluster.Host) : null;
         var recorder = new HistoryRecorder();
         var summary = new List<string>
         {
@@ -55,9 +62,10 @@ public static class HarnessRun
         bool keep = options.KeepData;
         try
         {
-            await log.WriteLineAsync($"jepsen: starting {options.Nodes} nodes in {cluster.Directory} (base port {cluster.BasePort})").ConfigureAwait(false);
+            await log.WriteLineAsync($"jepsen: starting {options.Nodes} nodes in {cluster.Directory} (base port {cluster.BasePort}, hosts {cluster.Host(1)}..{cluster.Host(options.Nodes)})").ConfigureAwait(false);
             try
             {
+                firewall?.Install();
                 await cluster.StartAsync(cancellationToken).ConfigureAwait(false);
                 if (options.Workload == "queue")
                 {
@@ -65,7 +73,7 @@ public static class HarnessRun
                     await setup.SetUpAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (Exception e) when (e is InvalidOperationException or TimeoutException or FileNotFoundException or Kraft.Protocol.Client.KafkaClientException)
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception or FileNotFoundException or Kraft.Protocol.Client.KafkaClientException)
             {
                 await log.WriteLineAsync($"jepsen: set-up failed: {e.Message}").ConfigureAwait(false);
                 return new RunResult(HarnessError, "error", null, dir, [.. summary, "set-up failed: " + e.Message]);
@@ -73,14 +81,14 @@ public static class HarnessRun
 
             if (options.Workload == "metadata")
             {
-                var metadataResult = await RunMetadataAsync(options, cluster, recorder, dir, summary, log, cancellationToken).ConfigureAwait(false);
+                var metadataResult = await RunMetadataAsync(options, cluster, recorder, dir, summary, log, firewall, cancellationToken).ConfigureAwait(false);
                 clean = metadataResult.IsClean;
                 return metadataResult;
             }
 
             var workload = new QueueWorkload(options, cluster, recorder, log);
             var planner = new NemesisPlanner(new Random(options.Seed), options.Nemesis, options.Nodes, options.Partitions);
-            var nemesis = new NemesisRunner(cluster, recorder, planner, QueueWorkload.Topic, options.NemesisInterval, log);
+            var nemesis = new NemesisRunner(cluster, recorder, planner, QueueWorkload.Topic, options.NemesisInterval, log, firewall);
             await log.WriteLineAsync($"jepsen: running the workload for {options.TimeLimit.TotalSeconds:F0}s").ConfigureAwait(false);
             using (var timeLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
@@ -140,6 +148,8 @@ public static class HarnessRun
         }
         finally
         {
+            // Rules first, then the nodes: nothing the run set up outlives it (the namespace goes with the outer run).
+            firewall?.Dispose();
             cluster.Destroy();
             if (clean && !keep)
             {
@@ -160,11 +170,11 @@ public static class HarnessRun
     /// with the kraft-metadata linearizability model. No final phase is needed: every read is an operation.
     /// </summary>
     private static async Task<RunResult> RunMetadataAsync(
-        RunOptions options, ProcessCluster cluster, HistoryRecorder recorder, string dir, List<string> summary, TextWriter log, CancellationToken cancellationToken)
+        RunOptions options, ProcessCluster cluster, HistoryRecorder recorder, string dir, List<string> summary, TextWriter log, NftFirewall? firewall, CancellationToken cancellationToken)
     {
         var workload = new MetadataWorkload(options, cluster, recorder);
         var planner = new NemesisPlanner(new Random(options.Seed), options.Nemesis, options.Nodes, 1);
-        var nemesis = new NemesisRunner(cluster, recorder, planner, "", options.NemesisInterval, log);
+        var nemesis = new NemesisRunner(cluster, recorder, planner, "", options.NemesisInterval, log, firewall);
         await log.WriteLineAsync($"jepsen: running the metadata workload for {options.TimeLimit.TotalSeconds:F0}s").ConfigureAwait(false);
         using (var timeLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {

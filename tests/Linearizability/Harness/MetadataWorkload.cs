@@ -2,16 +2,19 @@ using Kraft.Linearizability.Edn;
 using Kraft.Linearizability.History;
 using Kraft.Protocol;
 using Kraft.Protocol.Client;
+using Kraft.Protocol.Messages;
 
 namespace Kraft.Linearizability.Harness;
 
 /// <summary>
-/// The <c>metadata</c> workload: concurrent clients create, delete and read a few topic names, recorded in the op
-/// format of the <c>kraft-metadata</c> model (one linearizability partition per topic name). Reads go through the
-/// active controller, not a broker's metadata image (which lags): a validate-only CreateTopics is forwarded to the
-/// controller and answers TOPIC_ALREADY_EXISTS iff the controller's image holds the topic.
+/// The <c>metadata</c> workload: concurrent clients create, delete, set a config of (IncrementalAlterConfigs SET or
+/// DELETE of <c>retention.ms</c>, unique values) and read a few topic names, recorded in the op format of the
+/// <c>kraft-metadata</c> model (one linearizability partition per topic name). Reads go through the active controller,
+/// not a broker's metadata image (which lags): a DescribeConfigs of the topic is forwarded to the controller, which
+/// answers from its committed image after every earlier write has committed (UNKNOWN_TOPIC_OR_PARTITION iff the topic
+/// is absent, else its own <c>retention.ms</c> if set: config source TOPIC_CONFIG).
 /// Invariants: only definite answers complete as <c>:ok</c>/<c>:fail</c> (success, TOPIC_ALREADY_EXISTS for a
-/// create, UNKNOWN_TOPIC_OR_PARTITION for a delete); every other error and every exception is <c>:info</c> (a
+/// create, UNKNOWN_TOPIC_OR_PARTITION for a delete or a set-config); every other error and every exception is <c>:info</c> (a
 /// NOT_CONTROLLER answer may follow an append that a later leader commits), and the process is then retired.
 /// Thread-safe: one task per worker; the recorder is shared.
 /// </summary>
@@ -20,6 +23,12 @@ public sealed class MetadataWorkload(RunOptions options, ProcessCluster cluster,
     private const int Topics = 4;
     private static readonly Keyword Exists = new("exists");
     private static readonly Keyword Configs = new("configs");
+    private const string ConfigName = "retention.ms";
+    private const sbyte TopicResource = 2;
+    private const sbyte ConfigSet = 0;
+    private const sbyte ConfigDelete = 1;
+    private const sbyte TopicConfigSource = 1;
+    private long nextConfigValue;
 
     /// <summary>Runs the workers until <paramref name="stop"/> fires.</summary>
     public Task RunAsync(CancellationToken stop) =>
@@ -59,21 +68,28 @@ public sealed class MetadataWorkload(RunOptions options, ProcessCluster cluster,
                 }
 
                 string topic = "jepsen-meta-" + random.Next(Topics);
-                string f = random.Next(4) switch { 0 => "create", 1 => "delete", _ => "read" };
-                recorder.Append(process, EventType.Invoke, f, topic, null, null);
+                // Broker reads see no configs at all (Metadata carries none), so that mode keeps to create/delete/read:
+                // its verdict must come from the stale images alone.
+                string f = random.Next(options.BrokerReads ? 4 : 6) switch { 0 => "create", 1 => "delete", 2 or 3 => "read", _ => "set-config" };
+                object? argument = f == "set-config"
+                    ? EdnWriter.Vector(ConfigName, random.Next(4) == 0 ? null : (60000 + Interlocked.Increment(ref nextConfigValue)).ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    : null;
+                recorder.Append(process, EventType.Invoke, f, topic, argument, null);
                 (EventType Type, object? Value, object? Error) outcome;
                 try
                 {
                     outcome = options.BrokerReads && f == "read"
                         ? await BrokerReadAsync(client, topic).ConfigureAwait(false)
-                        : await ExecuteAsync(client, f, topic).ConfigureAwait(false);
+                        : f == "set-config"
+                            ? await SetConfigAsync(client, topic, argument).ConfigureAwait(false)
+                            : await ExecuteAsync(client, f, topic).ConfigureAwait(false);
                 }
                 catch (KafkaClientException e)
                 {
                     outcome = (EventType.Info, null, e.Message);
                 }
 
-                recorder.Append(process, outcome.Type, f, topic, outcome.Value, outcome.Error);
+                recorder.Append(process, outcome.Type, f, topic, f == "set-config" ? argument : outcome.Value, outcome.Error);
                 if (outcome.Type == EventType.Info)
                 {
                     process += options.Producers;
@@ -131,15 +147,50 @@ public sealed class MetadataWorkload(RunOptions options, ProcessCluster cluster,
 
             default:
             {
-                var response = await client.CreateTopicsAsync([(topic, 1, (short)1)], timeoutMs: 2000, validateOnly: true).ConfigureAwait(false);
-                short code = response.Topics.Single().ErrorCode;
-                return code switch
+                var connection = await client.GetBootstrapConnectionAsync().ConfigureAwait(false);
+                var response = await connection.SendAsync<DescribeConfigsResponse>(new DescribeConfigsRequest
                 {
-                    0 => (EventType.Ok, EdnWriter.Map(("exists", false)), null),
-                    (short)ErrorCode.TOPIC_ALREADY_EXISTS => (EventType.Ok, new EdnMap([new(Exists, true), new(Configs, new EdnMap([]))]), null),
-                    _ => (EventType.Info, null, ((ErrorCode)code).ToString()),
-                };
+                    Resources = [new DescribeConfigsRequest.DescribeConfigsResource { ResourceType = TopicResource, ResourceName = topic, ConfigurationKeys = [ConfigName] }],
+                }).ConfigureAwait(false);
+                var result = response.Results.Single();
+                if (result.ErrorCode == 0)
+                {
+                    var own = result.Configs.Where(c => c.Name == ConfigName && c.ConfigSource == TopicConfigSource && c.Value is not null)
+                        .Select(c => new KeyValuePair<object?, object?>(c.Name, c.Value)).ToList();
+                    return (EventType.Ok, new EdnMap([new(Exists, true), new(Configs, new EdnMap(own))]), null);
+                }
+
+                return result.ErrorCode == (short)ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    ? (EventType.Ok, EdnWriter.Map(("exists", false)), null)
+                    : (EventType.Info, null, ((ErrorCode)result.ErrorCode).ToString());
             }
         }
+    }
+
+    /// <summary>IncrementalAlterConfigs on the topic: SET <c>[name value]</c>, or DELETE when the value is nil.</summary>
+    private static async Task<(EventType, object?, object?)> SetConfigAsync(KafkaClient client, string topic, object? argument)
+    {
+        var pair = (EdnSeq)argument!;
+        string? value = pair.Items[1] as string;
+        var connection = await client.GetBootstrapConnectionAsync().ConfigureAwait(false);
+        var response = await connection.SendAsync<IncrementalAlterConfigsResponse>(new IncrementalAlterConfigsRequest
+        {
+            Resources =
+            [
+                new IncrementalAlterConfigsRequest.AlterConfigsResource
+                {
+                    ResourceType = TopicResource,
+                    ResourceName = topic,
+                    Configs = [new IncrementalAlterConfigsRequest.AlterableConfig { Name = ConfigName, ConfigOperation = value is null ? ConfigDelete : ConfigSet, Value = value }],
+                },
+            ],
+        }).ConfigureAwait(false);
+        short code = response.Responses.Single().ErrorCode;
+        return code switch
+        {
+            0 => (EventType.Ok, null, null),
+            (short)ErrorCode.UNKNOWN_TOPIC_OR_PARTITION => (EventType.Fail, null, new Keyword("unknown-topic")),
+            _ => (EventType.Info, null, ((ErrorCode)code).ToString()),
+        };
     }
 }

@@ -3,8 +3,11 @@ using Kraft.Protocol.Client;
 
 namespace Kraft.Linearizability.Harness;
 
-/// <summary>One planned fault: what to do and to whom (a node number, or the leader of a partition).</summary>
-public sealed record PlannedFault(NemesisKind Kind, int? Node, int? LeaderOfPartition)
+/// <summary>
+/// One planned fault: what to do and to whom (a node number, or the leader of a partition); <paramref name="Shuffle"/>
+/// seeds the node order of a random split (<see cref="Grudge"/>).
+/// </summary>
+public sealed record PlannedFault(NemesisKind Kind, int? Node, int? LeaderOfPartition, int Shuffle = 0)
 {
     public string Describe() => RunOptions.KindName(Kind) + (Node is int n ? $" node {n}" : $" leader of partition {LeaderOfPartition}");
 }
@@ -29,9 +32,19 @@ public sealed class NemesisPlanner(Random random, IReadOnlyList<NemesisKind> kin
         int partition = random.Next(partitions);
         int node = random.Next(1, nodes + 1);
 
-        // Losing a leader is only interesting for a partition leader; kills and pauses hit a leader half the time
-        // (leaders are where acknowledged writes live) and any node otherwise (controllers, followers).
-        bool leader = kind is NemesisKind.LoseLeader or NemesisKind.UncleanLoss || random.Next(2) == 0;
+        switch (kind)
+        {
+            case NemesisKind.PartitionHalves or NemesisKind.PartitionBridge:
+                return new PlannedFault(kind, null, null, random.Next());
+            case NemesisKind.IsolateController:
+                // The target is whoever is the active controller when the fault starts.
+                return new PlannedFault(kind, null, null);
+        }
+
+        // Losing or isolating a leader is only interesting for a partition leader; kills, pauses and one-way
+        // partitions hit a leader half the time (leaders are where acknowledged writes live) and any node otherwise
+        // (controllers, followers).
+        bool leader = kind is NemesisKind.LoseLeader or NemesisKind.UncleanLoss or NemesisKind.IsolateLeader || random.Next(2) == 0;
         return leader ? new PlannedFault(kind, null, partition) : new PlannedFault(kind, node, null);
     }
 }
@@ -42,8 +55,11 @@ public sealed class NemesisPlanner(Random random, IReadOnlyList<NemesisKind> kin
 /// sends signals during the workload phase. Invariant: at most one fault is active; <see cref="HealAsync"/> leaves
 /// every node running. Owned by one task.
 /// </summary>
-public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder recorder, NemesisPlanner planner, string topic, TimeSpan interval, TextWriter log)
+/// <remarks>Partition kinds need <paramref name="firewall"/> (null when the run has none).</remarks>
+public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder recorder, NemesisPlanner planner, string topic, TimeSpan interval, TextWriter log, NftFirewall? firewall = null)
 {
+    private bool partitioned;
+
     private readonly List<(long StartNanos, long EndNanos, string What)> intervals = [];
     private readonly Random fallback = new(cluster.BasePort);
     private (long StartNanos, string What)? active;
@@ -84,14 +100,22 @@ public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder record
     public void Heal()
     {
         var faulted = cluster.FaultedNodes;
-        if (active is null && faulted.Count == 0)
+        if (active is null && faulted.Count == 0 && !partitioned)
         {
             return;
         }
 
+        string network = "";
+        if (partitioned)
+        {
+            firewall?.Heal();
+            partitioned = false;
+            network = " (network)";
+        }
+
         cluster.HealAll();
         recorder.Nemesis("heal", EdnWriter.Vector(faulted.Select(n => (object?)(long)n).ToArray()));
-        log.WriteLine($"[{Seconds(recorder.NowNanos)}] nemesis: heal {string.Join(',', faulted)}");
+        log.WriteLine($"[{Seconds(recorder.NowNanos)}] nemesis: heal{(faulted.Count > 0 ? " " + string.Join(',', faulted) : "")}{network}");
         if (active is { } a)
         {
             intervals.Add((a.StartNanos, recorder.NowNanos, a.What));
@@ -101,6 +125,12 @@ public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder record
 
     private async Task InjectAsync(PlannedFault fault, CancellationToken cancellationToken)
     {
+        if (RunOptions.IsPartition(fault.Kind))
+        {
+            await PartitionAsync(fault, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (fault.Kind == NemesisKind.UncleanLoss)
         {
             long at = recorder.NowNanos;
@@ -194,7 +224,41 @@ public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder record
         return $"unclean-loss on partition {partition}: killed {stale}, then {string.Join(',', others)}; restarted {stale}";
     }
 
-    private async Task<(int Leader, List<int> Replicas)?> FindReplicasAsync(int partition, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drops packets between node addresses as the fault's grudge says (nodes stay reachable from clients), and
+    /// records which directions were cut. The target of the isolate and one-way kinds is looked up when the fault
+    /// starts: the leader of the planned partition, or the active controller.
+    /// </summary>
+    private async Task PartitionAsync(PlannedFault fault, CancellationToken cancellationToken)
+    {
+        if (firewall is null)
+        {
+            throw new InvalidOperationException("a partition nemesis needs the firewall (the run was not started inside a network namespace)");
+        }
+
+        int? found = fault.Kind == NemesisKind.IsolateController
+            ? (await FindReplicasAsync(-1, cancellationToken, controller: true).ConfigureAwait(false))?.Leader
+            : fault.LeaderOfPartition is int p ? (await FindReplicasAsync(p, cancellationToken).ConfigureAwait(false))?.Leader : null;
+        int target = fault.Node ?? found ?? fallback.Next(1, cluster.Nodes + 1);
+        var drops = Grudge.For(fault.Kind, cluster.Nodes, target, fault.Shuffle);
+        long start = recorder.NowNanos;
+        firewall.Partition(drops);
+        partitioned = true;
+        string role = fault.Kind switch
+        {
+            NemesisKind.IsolateController => $" (node {target}, the active controller)",
+            NemesisKind.IsolateLeader or NemesisKind.PartitionOneWay when fault.LeaderOfPartition is int q =>
+                topic.Length == 0 ? $" (node {target}, the active controller)" : $" (node {target}, leader of partition {q})",
+            NemesisKind.IsolateLeader or NemesisKind.PartitionOneWay => $" (node {target})",
+            _ => "",
+        };
+        string what = $"{RunOptions.KindName(fault.Kind)}{role}: drop {Grudge.Describe(drops)}";
+        recorder.Nemesis(RunOptions.KindName(fault.Kind), what);
+        await log.WriteLineAsync($"[{Seconds(start)}] nemesis: {what}").ConfigureAwait(false);
+        active = (start, what);
+    }
+
+    private async Task<(int Leader, List<int> Replicas)?> FindReplicasAsync(int partition, CancellationToken cancellationToken, bool controller = false)
     {
         // A fresh client that bootstraps from healthy nodes only: a paused node accepts connections but never answers.
         var healthy = cluster.HealthyNodes;
@@ -205,7 +269,7 @@ public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder record
 
         await using var client = new KafkaClient(new KafkaClientOptions
         {
-            BootstrapServers = healthy.Select(n => $"127.0.0.1:{cluster.BrokerPort(n)}").ToList(),
+            BootstrapServers = healthy.Select(cluster.BrokerAddress).ToList(),
             RequestTimeout = TimeSpan.FromSeconds(2),
             ConnectTimeout = TimeSpan.FromSeconds(2),
             ClientId = "jepsen-nemesis",
@@ -213,8 +277,8 @@ public sealed class NemesisRunner(ProcessCluster cluster, HistoryRecorder record
         try
         {
             // With no topic (the metadata workload) the interesting leader is the active controller's node.
-            var metadata = await client.MetadataAsync(topic.Length == 0 ? [] : [topic], cancellationToken).ConfigureAwait(false);
-            if (topic.Length == 0)
+            var metadata = await client.MetadataAsync(topic.Length == 0 || controller ? [] : [topic], cancellationToken).ConfigureAwait(false);
+            if (topic.Length == 0 || controller)
             {
                 return metadata.ControllerId > 0 ? (metadata.ControllerId, []) : null;
             }

@@ -33,13 +33,23 @@ public sealed partial class ProcessCluster
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillEverything();
     }
 
-    public ProcessCluster(string directory, int nodes, string kraftDll)
+    /// <param name="perNodeHosts">Node N listens (and connects out) on 127.0.0.(N+1) instead of 127.0.0.1, so that
+    /// firewall rules can tell nodes apart (<c>cluster up --hosts per-node</c>).</param>
+    public ProcessCluster(string directory, int nodes, string kraftDll, bool perNodeHosts = false)
     {
         Directory = Path.GetFullPath(directory);
         Nodes = nodes;
         KraftDll = kraftDll;
+        PerNodeHosts = perNodeHosts;
         BasePort = FreeBasePort(nodes);
     }
+
+    public bool PerNodeHosts { get; }
+
+    /// <summary>Node N's listener address (its broker, controller and HTTP listeners, and its outbound source address).</summary>
+    public string Host(int node) => PerNodeHosts ? $"127.0.0.{node + 1}" : "127.0.0.1";
+
+    public string BrokerAddress(int node) => $"{Host(node)}:{BrokerPort(node)}";
 
     public string Directory { get; }
 
@@ -51,7 +61,7 @@ public sealed partial class ProcessCluster
 
     public int BrokerPort(int node) => BasePort + node - 1;
 
-    public IReadOnlyList<string> BootstrapServers => Enumerable.Range(1, Nodes).Select(n => $"127.0.0.1:{BrokerPort(n)}").ToList();
+    public IReadOnlyList<string> BootstrapServers => Enumerable.Range(1, Nodes).Select(BrokerAddress).ToList();
 
     /// <summary>The kraft.dll next to this assembly: the project reference to Kraft.Cli puts it there.</summary>
     public static string DefaultKraftDll() => Path.Combine(AppContext.BaseDirectory, "kraft.dll");
@@ -95,6 +105,7 @@ public sealed partial class ProcessCluster
         [
             KraftDll, "cluster", "up", "--detach", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),
             "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90",
+            .. PerNodeHosts ? ["--hosts", "per-node"] : Array.Empty<string>(),
         ];
         var (code, output, error) = await RunAsync("dotnet", args, TimeSpan.FromSeconds(150), cancellationToken).ConfigureAwait(false);
         for (int node = 1; node <= Nodes; node++)

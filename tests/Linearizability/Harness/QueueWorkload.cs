@@ -12,10 +12,11 @@ namespace Kraft.Linearizability.Harness;
 /// Jepsen's Kafka queue workload over Kraft's own client: producers <c>:send</c> unique values to random partitions
 /// (a key is a partition number), consumers <c>:poll</c> the partitions assigned to them from their positions, and
 /// a final phase drains every partition from the beginning. Role: generate and record client operations; the
-/// checker judges them. Invariants: a value is sent at most once; an operation whose outcome is unknown (timeout,
-/// connection error, any produce error code: Kafka may have appended the batch before answering with an error)
-/// completes as <c>:info</c> and its process is retired (the next op uses a new process id, as in Jepsen, because
-/// the request may still land later); a consumer advances its position only past what an <c>:ok</c> poll returned.
+/// checker judges them. Invariants: a value is sent at most once; a send answered with an error code that Kraft only
+/// gives before appending (<see cref="IsDefinitelyNotAppended"/>) completes as <c>:fail</c>; an operation whose
+/// outcome is unknown (timeout, connection error, any other error code: the batch may have been appended before the
+/// error) completes as <c>:info</c> and its process is retired (the next op uses a new process id, as in Jepsen,
+/// because the request may still land later); a consumer advances its position only past what an <c>:ok</c> poll returned.
 /// Thread-safe: one task per worker; shared state is the recorder and an interlocked value counter.
 /// </summary>
 public sealed class QueueWorkload(RunOptions options, ProcessCluster cluster, HistoryRecorder recorder, TextWriter log)
@@ -29,6 +30,19 @@ public sealed class QueueWorkload(RunOptions options, ProcessCluster cluster, Hi
     private long nextValue;
 
     private int ProcessStride => options.Producers + options.Consumers;
+
+    /// <summary>
+    /// Produce error codes that Kraft's leader answers only before the batch reaches its log, so the batch was
+    /// certainly not appended and the send is a definite <c>:fail</c> (a later poll of it is G1a, an aborted read).
+    /// NOT_ENOUGH_REPLICAS is the acks=all refusal when the ISR is below min.insync.replicas (Partition.AppendAsLeaderAsync
+    /// checks it before Log.AppendAsLeader); UNKNOWN_TOPIC_OR_PARTITION comes from DataPlaneHandler before any append;
+    /// CORRUPT_MESSAGE, MESSAGE_TOO_LARGE and INVALID_RECORD are the log's own refusals of a batch it did not write.
+    /// Not here: NOT_LEADER_OR_FOLLOWER (also the answer to an acks=all waiter whose leader stepped down after
+    /// appending: a new leader may hold that batch), NOT_ENOUGH_REPLICAS_AFTER_APPEND and REQUEST_TIMED_OUT (after
+    /// the append, which replicas may already have copied), and every other code (unknown, so :info).
+    /// </summary>
+    public static bool IsDefinitelyNotAppended(ErrorCode code) => code is ErrorCode.NOT_ENOUGH_REPLICAS
+        or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION or ErrorCode.CORRUPT_MESSAGE or ErrorCode.MESSAGE_TOO_LARGE or ErrorCode.INVALID_RECORD;
 
     private int ReplicationFactor => Math.Min(3, options.Nodes);
 
@@ -211,6 +225,7 @@ public sealed class QueueWorkload(RunOptions options, ProcessCluster cluster, Hi
                     .Build();
                 recorder.Invoke(process, "send", EdnWriter.Vector(key, value));
                 string? error;
+                bool definite = false;
                 try
                 {
                     // The workload's own stop token is not passed: an operation runs to its outcome (bounded by the
@@ -223,10 +238,19 @@ public sealed class QueueWorkload(RunOptions options, ProcessCluster cluster, Hi
                     }
 
                     error = response is null ? "no-response" : ((ErrorCode)response.ErrorCode).ToString();
+                    definite = response is not null && IsDefinitelyNotAppended((ErrorCode)response.ErrorCode);
                 }
                 catch (KafkaClientException e)
                 {
                     error = e.Message;
+                }
+
+                if (definite)
+                {
+                    // Not appended: the process may go on (its next op cannot be confused with this one).
+                    recorder.Complete(process, EventType.Fail, "send", EdnWriter.Vector(key, value), error);
+                    client.InvalidateMetadata();
+                    continue;
                 }
 
                 recorder.Complete(process, EventType.Info, "send", EdnWriter.Vector(key, value), error);

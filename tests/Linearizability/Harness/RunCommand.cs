@@ -4,7 +4,8 @@ namespace Kraft.Linearizability.Harness;
 
 /// <summary>
 /// The <c>run</c> subcommand: parses <see cref="RunOptions"/>, runs <see cref="HarnessRun"/>, prints the verdict on
-/// stdout and progress on stderr. Ctrl-C cancels the run, which still stops every node it started. Stateless.
+/// stdout and progress on stderr. Ctrl-C or SIGTERM cancels the run, which still stops every node it started (and
+/// deletes its network namespace). Stateless.
 /// </summary>
 public sealed class RunCommand : ICommand
 {
@@ -36,15 +37,27 @@ public sealed class RunCommand : ICommand
             cancel.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+
+        // SIGTERM (kill, a CI runner's timeout) stops the run the same way: without this the process would end at
+        // once and leave its nodes, and a partition run its network namespace, behind.
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cancel.Cancel();
+        });
         try
         {
             // The console's commands are synchronous; this is the one place the harness blocks on its async run.
 #pragma warning disable VSTHRD002
             var result = HarnessRun.RunAsync(options, error, cancel.Token).GetAwaiter().GetResult();
 #pragma warning restore VSTHRD002
-            foreach (var line in result.Summary)
+            // Inside the harness's network namespace the outer run prints the summary (from results.txt).
+            if (NetworkNamespace.Current is null)
             {
-                error.WriteLine(line);
+                foreach (var line in result.Summary)
+                {
+                    error.WriteLine(line);
+                }
             }
 
             output.WriteLine($"{result.Dir}\t{result.Verdict}");

@@ -26,6 +26,30 @@ public enum NemesisKind
     /// leader and the acknowledged writes are lost; without it the partition stays offline until the heal.
     /// </summary>
     UncleanLoss,
+
+    /// <summary>
+    /// Network partition: cut the leader of a random partition (the active controller in the metadata workload) off
+    /// from every other node, both ways, with nftables rules; clients still reach it. Healed by removing the rules.
+    /// </summary>
+    IsolateLeader,
+
+    /// <summary>Network partition: cut the active controller (the Raft leader of the metadata quorum) off from every other node.</summary>
+    IsolateController,
+
+    /// <summary>Network partition: split the nodes at random into a minority and a majority that cannot reach each other.</summary>
+    PartitionHalves,
+
+    /// <summary>
+    /// One-way partition: packets from every other node to one node (the leader of a random partition half the time,
+    /// else a random node) are dropped; its own packets still reach them.
+    /// </summary>
+    PartitionOneWay,
+
+    /// <summary>
+    /// Bridge (Jepsen's majorities ring for 3 and 5 nodes): two halves that cannot reach each other, and one node in
+    /// both that reaches everybody.
+    /// </summary>
+    PartitionBridge,
 }
 
 /// <summary>
@@ -78,13 +102,32 @@ public sealed class RunOptions
     /// <summary>Keep the node directories (data and logs) after a clean run; failing runs always keep them.</summary>
     public bool KeepData { get; set; }
 
+    /// <summary>
+    /// Put node N on its own loopback address 127.0.0.(N+1) (<c>kraft cluster up --hosts per-node</c>); implied by
+    /// any partition nemesis, whose rules match node pairs by address.
+    /// </summary>
+    public bool PerNodeHosts { get; set; }
+
+    /// <summary>True when a nemesis kind needs nftables rules (and so a private network namespace and root).</summary>
+    public bool UsesPartitions => Nemesis.Any(IsPartition);
+
+    /// <summary>Partition kinds drop packets with nftables; the others send signals.</summary>
+    public static bool IsPartition(NemesisKind kind) => kind is NemesisKind.IsolateLeader or NemesisKind.IsolateController
+        or NemesisKind.PartitionHalves or NemesisKind.PartitionOneWay or NemesisKind.PartitionBridge;
+
     /// <summary>How long the final phase may wait for ISRs to recover and final polls to drain.</summary>
     public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromSeconds(90);
 
     public const string Usage =
-        "usage: run [--workload queue|metadata] [--nodes 3] [--time-limit SECONDS] [--rate OPS_PER_S] [--nemesis kill,pause,lose-leader,unclean-loss|none]\n" +
+        "usage: run [--workload queue|metadata] [--nodes 3] [--time-limit SECONDS] [--rate OPS_PER_S]\n" +
+        "           [--nemesis kill,pause,lose-leader,unclean-loss,isolate-leader,isolate-controller,partition-halves,partition-one-way,partition-bridge|partitions|none]\n" +
         "           [--nemesis-interval SECONDS] [--acks all|1] [--unclean] [--broker-reads] [--seed N] [--dir OUT] [--partitions 4]\n" +
-        "           [--producers 4] [--consumers 2] [--kraft PATH/kraft.dll] [--keep-data] [--recovery-timeout SECONDS]";
+        "           [--producers 4] [--consumers 2] [--kraft PATH/kraft.dll] [--keep-data] [--recovery-timeout SECONDS] [--per-node-hosts]\n" +
+        "partition kinds (root, `ip` and `nft` needed) run the whole test inside a private network namespace; `partitions` = all five";
+
+    /// <summary>Every partition kind, in the order <c>--nemesis partitions</c> enables them.</summary>
+    public static readonly IReadOnlyList<NemesisKind> PartitionKinds =
+        [NemesisKind.IsolateLeader, NemesisKind.IsolateController, NemesisKind.PartitionHalves, NemesisKind.PartitionOneWay, NemesisKind.PartitionBridge];
 
     public static NemesisKind ParseKind(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -92,7 +135,12 @@ public sealed class RunOptions
         "pause" => NemesisKind.Pause,
         "lose-leader" => NemesisKind.LoseLeader,
         "unclean-loss" => NemesisKind.UncleanLoss,
-        _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, lose-leader, unclean-loss, none)"),
+        "isolate-leader" => NemesisKind.IsolateLeader,
+        "isolate-controller" => NemesisKind.IsolateController,
+        "partition-halves" => NemesisKind.PartitionHalves,
+        "partition-one-way" => NemesisKind.PartitionOneWay,
+        "partition-bridge" => NemesisKind.PartitionBridge,
+        _ => throw new ArgumentException($"unknown nemesis '{name}' (kill, pause, lose-leader, unclean-loss, isolate-leader, isolate-controller, partition-halves, partition-one-way, partition-bridge, partitions, none)"),
     };
 
     public static string KindName(NemesisKind kind) => kind switch
@@ -100,6 +148,11 @@ public sealed class RunOptions
         NemesisKind.Kill => "kill",
         NemesisKind.Pause => "pause",
         NemesisKind.UncleanLoss => "unclean-loss",
+        NemesisKind.IsolateLeader => "isolate-leader",
+        NemesisKind.IsolateController => "isolate-controller",
+        NemesisKind.PartitionHalves => "partition-halves",
+        NemesisKind.PartitionOneWay => "partition-one-way",
+        NemesisKind.PartitionBridge => "partition-bridge",
         _ => "lose-leader",
     };
 
@@ -136,7 +189,11 @@ public sealed class RunOptions
                         options.Nemesis.Clear();
                         foreach (var name in Value().Split(',', StringSplitOptions.RemoveEmptyEntries))
                         {
-                            if (name.Trim() != "none")
+                            if (name.Trim() == "partitions")
+                            {
+                                options.Nemesis.AddRange(PartitionKinds);
+                            }
+                            else if (name.Trim() != "none")
                             {
                                 options.Nemesis.Add(ParseKind(name));
                             }
@@ -181,6 +238,9 @@ public sealed class RunOptions
                     case "--keep-data":
                         options.KeepData = true;
                         break;
+                    case "--per-node-hosts":
+                        options.PerNodeHosts = true;
+                        break;
                     case "--recovery-timeout":
                         options.RecoveryTimeout = TimeSpan.FromSeconds(Seconds());
                         break;
@@ -201,5 +261,49 @@ public sealed class RunOptions
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The command line that parses back into these options (the harness re-runs itself with it inside a network
+    /// namespace). Only the run's own settings; defaults are written out too, so nothing depends on them.
+    /// </summary>
+    public IReadOnlyList<string> ToArgs()
+    {
+        string S(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+        var args = new List<string>
+        {
+            "--workload", Workload, "--nodes", I(Nodes), "--time-limit", S(TimeLimit.TotalSeconds), "--rate", S(Rate),
+            "--nemesis", Nemesis.Count == 0 ? "none" : string.Join(',', Nemesis.Select(KindName)),
+            "--nemesis-interval", S(NemesisInterval.TotalSeconds), "--acks", Acks == -1 ? "all" : "1", "--seed", I(Seed),
+            "--dir", Dir, "--partitions", I(Partitions), "--producers", I(Producers), "--consumers", I(Consumers),
+            "--recovery-timeout", S(RecoveryTimeout.TotalSeconds),
+        };
+        if (Unclean)
+        {
+            args.Add("--unclean");
+        }
+
+        if (BrokerReads)
+        {
+            args.Add("--broker-reads");
+        }
+
+        if (KeepData)
+        {
+            args.Add("--keep-data");
+        }
+
+        if (PerNodeHosts)
+        {
+            args.Add("--per-node-hosts");
+        }
+
+        if (KraftDll is not null)
+        {
+            args.AddRange(["--kraft", KraftDll]);
+        }
+
+        return args;
     }
 }
