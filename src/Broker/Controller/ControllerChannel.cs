@@ -115,7 +115,9 @@ public sealed class ControllerChannel : IAsyncDisposable
 /// <summary>
 /// On the broker listener: admin requests (CreateTopics, DeleteTopics, CreatePartitions, ElectLeaders, configs,
 /// reassignments, DescribeQuorum) are forwarded to the active controller as they are; its answer goes back to the
-/// client. When no controller is reachable the client gets a connection close and retries, as with Kafka.
+/// client. While no controller is known (an election), the request waits up to <see cref="ControllerWait"/> for one;
+/// when none appears, or the controller cannot be reached, the client gets Kafka's retriable NOT_CONTROLLER in the
+/// request's own response shape (never a closed connection, which some clients treat as fatal for admin calls).
 /// </summary>
 public sealed class AdminForwardingHandler(ControllerChannel channel, Func<string, bool>? topicVisible = null) : IKafkaRequestHandler
 {
@@ -138,7 +140,58 @@ public sealed class AdminForwardingHandler(ControllerChannel channel, Func<strin
                 ? await Next.HandleAsync(request, connection, cancellationToken).ConfigureAwait(false)
                 : throw new NotSupportedException($"{request.Header.ApiKey} is not served by this node");
         }
-        return request.Message switch
+        var deadline = DateTime.UtcNow + ControllerWait;
+        while (channel.ActiveController is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(channel.RetryBackoff, cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            return await ForwardAsync(request.Message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not NotSupportedException)
+        {
+            return NotControllerResponse(request.Message);
+        }
+    }
+
+    /// <summary>How long a forwarded request waits for an active controller to become known.</summary>
+    public TimeSpan ControllerWait { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>The answer to a forwarded request when no controller could take it: NOT_CONTROLLER for every item.</summary>
+    public static IResponseMessage NotControllerResponse(IRequestMessage message)
+    {
+        const short code = (short)ErrorCode.NOT_CONTROLLER;
+        const string text = "no active controller could be reached; retry";
+        return message switch
+        {
+            CreateTopicsRequest m => new CreateTopicsResponse { Topics = m.Topics.Select(t => new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorCode = code, ErrorMessage = text, NumPartitions = -1, ReplicationFactor = -1 }).ToList() },
+            DeleteTopicsRequest m => new DeleteTopicsResponse
+            {
+                Responses = m.TopicNames.Select(n => new DeleteTopicsResponse.DeletableTopicResult { Name = n, ErrorCode = code, ErrorMessage = text })
+                    .Concat(m.Topics.Select(t => new DeleteTopicsResponse.DeletableTopicResult { Name = t.Name, TopicId = t.TopicId, ErrorCode = code, ErrorMessage = text })).ToList(),
+            },
+            CreatePartitionsRequest m => new CreatePartitionsResponse { Results = m.Topics.Select(t => new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name, ErrorCode = code, ErrorMessage = text }).ToList() },
+            ElectLeadersRequest => new ElectLeadersResponse { ErrorCode = code, ReplicaElectionResults = [] },
+            IncrementalAlterConfigsRequest m => new IncrementalAlterConfigsResponse { Responses = m.Resources.Select(r => new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = code, ErrorMessage = text }).ToList() },
+            DescribeConfigsRequest m => new DescribeConfigsResponse { Results = m.Resources.Select(r => new DescribeConfigsResponse.DescribeConfigsResult { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = code, ErrorMessage = text, Configs = [] }).ToList() },
+            AlterPartitionReassignmentsRequest => new AlterPartitionReassignmentsResponse { ErrorCode = code, ErrorMessage = text, Responses = [] },
+            ListPartitionReassignmentsRequest => new ListPartitionReassignmentsResponse { ErrorCode = code, ErrorMessage = text, Topics = [] },
+            DescribeQuorumRequest => new DescribeQuorumResponse
+            {
+                Topics = [new DescribeQuorumResponse.TopicData
+                {
+                    TopicName = "__cluster_metadata",
+                    Partitions = [new DescribeQuorumResponse.PartitionData { PartitionIndex = 0, ErrorCode = (short)ErrorCode.NOT_LEADER_OR_FOLLOWER, LeaderId = -1, LeaderEpoch = -1, HighWatermark = -1, CurrentVoters = [], Observers = [] }],
+                }],
+            },
+            _ => throw new NotSupportedException($"{message.ApiKey} cannot be forwarded"),
+        };
+    }
+
+    private async Task<IResponseMessage> ForwardAsync(IRequestMessage message, CancellationToken cancellationToken)
+    {
+        return message switch
         {
             CreateTopicsRequest m => await CreateTopicsAsync(m, cancellationToken).ConfigureAwait(false),
             DeleteTopicsRequest m => await channel.SendAsync<DeleteTopicsResponse>(m, cancellationToken).ConfigureAwait(false),
@@ -149,7 +202,7 @@ public sealed class AdminForwardingHandler(ControllerChannel channel, Func<strin
             AlterPartitionReassignmentsRequest m => await channel.SendAsync<AlterPartitionReassignmentsResponse>(m, cancellationToken).ConfigureAwait(false),
             ListPartitionReassignmentsRequest m => await channel.SendAsync<ListPartitionReassignmentsResponse>(m, cancellationToken).ConfigureAwait(false),
             DescribeQuorumRequest m => await channel.SendAsync<DescribeQuorumResponse>(m, cancellationToken).ConfigureAwait(false),
-            _ => throw new NotSupportedException($"{request.Header.ApiKey} cannot be forwarded"),
+            _ => throw new NotSupportedException($"{message.ApiKey} cannot be forwarded"),
         };
     }
 
