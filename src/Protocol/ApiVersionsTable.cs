@@ -44,7 +44,7 @@ public sealed class ApiVersionsTable
     public static IReadOnlySet<ApiKey> ControllerOnlyApis { get; } = new HashSet<ApiKey>
     {
         ApiKey.Vote, ApiKey.BeginQuorumEpoch, ApiKey.EndQuorumEpoch, ApiKey.FetchSnapshot,
-        ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat, ApiKey.AlterPartition,
+        ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat, ApiKey.AlterPartition, ApiKey.AllocateProducerIds,
     };
 
     /// <summary>What a broker's client listener serves: everything except the controller-only RPCs.</summary>

@@ -60,7 +60,7 @@ public static class ConfigKeys
         new("broker.id", ConfigType.Int, null, "Legacy alias of node.id; if set it must equal node.id.", Min: 0),
         new("process.roles", ConfigType.List, "broker,controller", "Roles of this node: broker, controller, or both (combined mode). Kafka has no default; Kraft defaults to combined mode.", ValidValues: ["broker", "controller"]),
         new("controller.quorum.voters", ConfigType.List, null, "The metadata quorum as id@host:port,...; required (static quorum)."),
-        new("controller.quorum.bootstrap.servers", ConfigType.List, "", "KIP-853 dynamic quorum bootstrap.", Use: ConfigUse.Ignored, Note: "dynamic quorums are not supported; list the voters in controller.quorum.voters"),
+        new("controller.quorum.bootstrap.servers", ConfigType.List, "", "Controller listener addresses (host:port,...) where a broker-only node learns the voters when controller.quorum.voters is not set (KIP-853 bootstrap; the voter set itself is static)."),
         new("controller.quorum.election.timeout.ms", ConfigType.Int, "1000", "A follower waits this long (plus jitter) without a leader before standing for election.", Min: 1),
         new("controller.quorum.fetch.timeout.ms", ConfigType.Int, "2000", "No fetch response from the leader this long starts an election; a leader without fetches from a majority this long resigns (check-quorum).", Min: 1),
         new("controller.quorum.election.backoff.max.ms", ConfigType.Int, "1000", "Maximum back-off after a failed election.", Min: 1),

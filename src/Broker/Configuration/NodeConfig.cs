@@ -22,6 +22,13 @@ public sealed record NodeConfig
     public int NodeId { get; init; }
     public ProcessRoles ProcessRoles { get; init; } = ProcessRoles.Broker | ProcessRoles.Controller;
     public IReadOnlyList<QuorumVoter> ControllerQuorumVoters { get; init; } = [];
+
+    /// <summary>
+    /// controller.quorum.bootstrap.servers (KIP-853): controller listener addresses a broker-only node asks for the
+    /// voters (DescribeCluster with EndpointType 2) when controller.quorum.voters is not set. The voter set itself
+    /// stays static.
+    /// </summary>
+    public IReadOnlyList<HostPort> ControllerQuorumBootstrapServers { get; init; } = [];
     public int ControllerQuorumElectionTimeoutMs { get; init; } = 1000;
     public int ControllerQuorumFetchTimeoutMs { get; init; } = 2000;
     public int ControllerQuorumElectionBackoffMaxMs { get; init; } = 1000;
@@ -294,9 +301,24 @@ public sealed record NodeConfig
             }
         }
 
-        if (!r.IsSet("controller.quorum.voters"))
+        var bootstrapServers = new List<HostPort>();
+        foreach (var text in r.List("controller.quorum.bootstrap.servers") ?? [])
         {
-            r.Error("controller.quorum.voters", "required: list every controller as id@host:port (dynamic quorums via controller.quorum.bootstrap.servers are not supported)");
+            if (!HostPort.TryParse(text, out var hp, out var err) || hp!.Host.Length == 0 || hp.Port == 0)
+            {
+                r.Error("controller.quorum.bootstrap.servers", err ?? $"'{text}' needs a host and a non-zero port");
+            }
+            else
+            {
+                bootstrapServers.Add(hp);
+            }
+        }
+
+        if (!r.IsSet("controller.quorum.voters") && (bootstrapServers.Count == 0 || c.IsController))
+        {
+            r.Error("controller.quorum.voters", bootstrapServers.Count == 0
+                ? "required: list every controller as id@host:port (a broker-only node may give controller.quorum.bootstrap.servers instead)"
+                : "required on a controller: the voter set is static (controller.quorum.bootstrap.servers alone serves broker-only nodes)");
         }
         else if (c.NodeId >= 0 && c.IsController && voters.Count > 0 && voters.All(v => v.Id != c.NodeId))
         {
@@ -434,6 +456,7 @@ public sealed record NodeConfig
         return c with
         {
             ControllerQuorumVoters = voters,
+            ControllerQuorumBootstrapServers = bootstrapServers,
             Listeners = listeners,
             AdvertisedListeners = advertised,
             ControllerListenerNames = controllerNames,

@@ -32,8 +32,18 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     [
         ApiKey.ApiVersions, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat, ApiKey.AlterPartition, ApiKey.CreateTopics,
         ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.ElectLeaders, ApiKey.IncrementalAlterConfigs, ApiKey.DescribeConfigs,
-        ApiKey.AlterPartitionReassignments, ApiKey.ListPartitionReassignments, ApiKey.DescribeQuorum,
+        ApiKey.AlterPartitionReassignments, ApiKey.ListPartitionReassignments, ApiKey.DescribeQuorum, ApiKey.DescribeCluster,
+        ApiKey.AllocateProducerIds,
     ];
+
+    /// <summary>The controllers (id, host, port of their controller listener), for DescribeCluster with EndpointType 2 (KIP-919).</summary>
+    public IReadOnlyList<(int Id, string Host, int Port)> ControllerEndpoints { get; init; } = [];
+
+    /// <summary>The cluster id returned by DescribeCluster.</summary>
+    public string ClusterId { get; init; } = "";
+
+    /// <summary>The active controller's id as this node sees it (-1 unknown), for DescribeCluster.</summary>
+    public Func<int> ActiveControllerId { get; init; } = () => -1;
 
     public ApiVersionsTable Apis { get; } = Handlers.DataPlaneHandler.Served(ApiVersionsTable.All, ServedApis);
 
@@ -53,10 +63,41 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
             AlterPartitionReassignmentsRequest m => await ReassignAsync(m, cancellationToken).ConfigureAwait(false),
             ListPartitionReassignmentsRequest m => await ListReassignmentsAsync(m, cancellationToken).ConfigureAwait(false),
             DescribeQuorumRequest m => await DescribeQuorumAsync(m, cancellationToken).ConfigureAwait(false),
+            DescribeClusterRequest m => DescribeCluster(m),
+            AllocateProducerIdsRequest m => await AllocateProducerIdsAsync(m, cancellationToken).ConfigureAwait(false),
             _ => throw new NotSupportedException($"{request.Header.ApiKey} is not served on the controller listener"),
         };
 
     private static short Code(QC.ApiError error) => (short)error.Code;
+
+    /// <summary>
+    /// DescribeCluster on the controller listener (KIP-919): the controllers and their controller listeners, so that
+    /// a node that only knows some controller addresses (controller.quorum.bootstrap.servers) can learn the voters.
+    /// Asking a controller for brokers (EndpointType 1) is the wrong endpoint, as in Kafka.
+    /// </summary>
+    private DescribeClusterResponse DescribeCluster(DescribeClusterRequest m)
+    {
+        const sbyte ControllerEndpoint = 2;
+        if (m.EndpointType != ControllerEndpoint)
+        {
+            return new DescribeClusterResponse
+            {
+                ErrorCode = (short)ErrorCode.MISMATCHED_ENDPOINT_TYPE,
+                ErrorMessage = "The request was sent to an endpoint of type CONTROLLER, but we wanted an endpoint of type BROKER",
+                EndpointType = m.EndpointType,
+                ClusterId = ClusterId,
+                Brokers = [],
+            };
+        }
+        return new DescribeClusterResponse
+        {
+            EndpointType = ControllerEndpoint,
+            ClusterId = ClusterId,
+            ControllerId = ActiveControllerId(),
+            Brokers = ControllerEndpoints.OrderBy(c => c.Id)
+                .Select(c => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = c.Id, Host = c.Host, Port = c.Port, Rack = null }).ToList(),
+        };
+    }
 
     private async Task<BrokerRegistrationResponse> RegisterAsync(BrokerRegistrationRequest m, CancellationToken ct)
     {
@@ -66,6 +107,15 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
         return reply is null
             ? new BrokerRegistrationResponse { ErrorCode = NotController, BrokerEpoch = -1 }
             : new BrokerRegistrationResponse { ErrorCode = Code(reply.Error), BrokerEpoch = reply.BrokerEpoch };
+    }
+
+    private async Task<AllocateProducerIdsResponse> AllocateProducerIdsAsync(AllocateProducerIdsRequest m, CancellationToken ct)
+    {
+        var request = new QC.AllocateProducerIdsRequest(new BrokerId(m.BrokerId), m.BrokerEpoch);
+        var reply = await _service.ExecuteAsync((c, now) => c.AllocateProducerIds(request, now), ct).ConfigureAwait(false);
+        return reply is null
+            ? new AllocateProducerIdsResponse { ErrorCode = NotController, ProducerIdStart = -1 }
+            : new AllocateProducerIdsResponse { ErrorCode = Code(reply.Error), ProducerIdStart = reply.ProducerIdStart, ProducerIdLen = reply.ProducerIdLen };
     }
 
     private async Task<BrokerHeartbeatResponse> HeartbeatAsync(BrokerHeartbeatRequest m, CancellationToken ct)

@@ -63,9 +63,50 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
             FetchRequest fetch => FetchAsync(fetch, request.Header.ApiVersion, cancellationToken),
             ListOffsetsRequest listOffsets => ValueTask.FromResult<IResponseMessage?>(ListOffsets(listOffsets)),
             OffsetForLeaderEpochRequest epochs => ValueTask.FromResult<IResponseMessage?>(OffsetsForLeaderEpoch(epochs)),
+            DescribeClusterRequest describe => ValueTask.FromResult<IResponseMessage?>(DescribeCluster(describe)),
             _ when Next is not null => Next.HandleAsync(request, connection, cancellationToken),
             _ => throw new NotSupportedException($"{request.Header.ApiKey} is not served by this node"),
         };
+
+    /// <summary>
+    /// The controller id told to clients. Admin clients send controller requests to that node, so it must be a broker
+    /// they can reach: the active controller when it is also an unfenced broker, otherwise the lowest unfenced broker
+    /// (which forwards them), as Kafka's KRaft brokers answer with a live broker rather than a controller-only node.
+    /// </summary>
+    private static int ControllerIdForClients(ClusterView view) =>
+        view.Brokers.TryGetValue(view.ControllerId, out var controller) && !controller.Fenced ? view.ControllerId
+        : view.Brokers.Values.Where(b => !b.Fenced).Select(b => b.Id).DefaultIfEmpty(-1).Min();
+
+    /// <summary>
+    /// DescribeCluster (KIP-700) on the broker listener: cluster id, controller id and the unfenced brokers with their
+    /// racks. Kraft has no authorizer, so authorized operations are never computed (int.MinValue, Kafka's "omitted").
+    /// Asking a broker for controllers (EndpointType 2, KIP-919) is refused as in Kafka.
+    /// </summary>
+    private DescribeClusterResponse DescribeCluster(DescribeClusterRequest request)
+    {
+        var view = _view();
+        const sbyte BrokerEndpoint = 1;
+        if (request.EndpointType != BrokerEndpoint)
+        {
+            return new DescribeClusterResponse
+            {
+                ErrorCode = (short)ErrorCode.MISMATCHED_ENDPOINT_TYPE,
+                ErrorMessage = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+                EndpointType = request.EndpointType,
+                ClusterId = view.ClusterId,
+                Brokers = [],
+            };
+        }
+        return new DescribeClusterResponse
+        {
+            EndpointType = BrokerEndpoint,
+            ClusterId = view.ClusterId,
+            ControllerId = ControllerIdForClients(view),
+            Brokers = view.Brokers.Values.Where(b => !b.Fenced).OrderBy(b => b.Id)
+                .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.Id, Host = b.Host, Port = b.Port, Rack = b.Rack }).ToList(),
+            ClusterAuthorizedOperations = int.MinValue,
+        };
+    }
 
     private MetadataResponse Metadata(MetadataRequest request)
     {
@@ -73,7 +114,7 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
         var response = new MetadataResponse
         {
             ClusterId = view.ClusterId,
-            ControllerId = view.ControllerId,
+            ControllerId = ControllerIdForClients(view),
             Brokers = view.Brokers.Values.Where(b => !b.Fenced).OrderBy(b => b.Id)
                 .Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.Id, Host = b.Host, Port = b.Port, Rack = b.Rack }).ToList(),
             Topics = [],
@@ -280,6 +321,12 @@ public sealed class DataPlaneHandler : IKafkaRequestHandler
                 }
                 long hw = partition.HighWatermark;
                 answer.LeaderEpoch = epoch;
+                if (p.Timestamp != -2 && !partition.HighWatermarkEstablished)
+                {
+                    // KIP-207: a new leader's inherited high watermark may be behind acknowledged writes; the client retries.
+                    answer.ErrorCode = (short)ErrorCode.OFFSET_NOT_AVAILABLE;
+                    continue;
+                }
                 switch (p.Timestamp)
                 {
                     case -2: // earliest

@@ -22,7 +22,9 @@ namespace Kraft.Broker.Node;
 /// <summary>
 /// One Kraft process: a Raft voter on the metadata log (controller role), the active controller when it leads,
 /// and a broker (broker role) that registers with the controller, follows the committed metadata, hosts partition
-/// replicas and serves Kafka clients. Combined mode (both roles) is the default for laptop clusters.
+/// replicas and serves Kafka clients. Combined mode (both roles) is the default for laptop clusters. A broker-only
+/// node follows the metadata log as a Raft observer (it fetches, never votes), learning the voters from
+/// controller.quorum.voters or, failing that, from controller.quorum.bootstrap.servers (DescribeCluster, KIP-919).
 /// <para>Threads: the Raft driver thread applies committed metadata (and runs the controller's replay); a metadata
 /// applier task turns each new image into a <see cref="ClusterView"/> and reconciles the local replicas; network
 /// servers and fetchers run on the thread pool.</para>
@@ -39,6 +41,7 @@ public sealed partial class KraftNode : IAsyncDisposable
     private readonly List<Task> _background = [];
     private readonly SemaphoreSlim _imageChanged = new(0);
     private ClusterView _view = ClusterView.Empty;
+    private IReadOnlyList<QuorumVoter> _voters;
     private MetadataImage? _pendingImage;
     private RaftDriver? _driver;
     private RaftTcpTransport? _transport;
@@ -58,6 +61,7 @@ public sealed partial class KraftNode : IAsyncDisposable
         _clusterId = clusterId;
         _loggers = loggers;
         _logger = loggers.CreateLogger("Kraft.Node");
+        _voters = config.ControllerQuorumVoters;
     }
 
     public int NodeId => _config.NodeId;
@@ -93,7 +97,7 @@ public sealed partial class KraftNode : IAsyncDisposable
         ?? throw new ConfigException($"listeners: no listener named {name}");
 
     private (string Host, int Port)? ControllerAddress(int nodeId) =>
-        _config.ControllerQuorumVoters.FirstOrDefault(v => v.Id == nodeId) is { } voter ? (voter.Host, voter.Port) : null;
+        _voters.FirstOrDefault(v => v.Id == nodeId) is { } voter ? (voter.Host, voter.Port) : null;
 
     private static IPEndPoint Bind(ListenerEndpoint listener) =>
         new(listener.Host.Length == 0 || listener.Host == "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(listener.Host == "localhost" ? "127.0.0.1" : listener.Host), listener.Port);
@@ -109,29 +113,44 @@ public sealed partial class KraftNode : IAsyncDisposable
         _controller = new ControllerService(_config.NodeId, ControllerConfigFrom(_config), time, _loggers.CreateLogger("Kraft.Controller"));
         _controller.Publisher.Subscribe(new ImageSubscriber(this));
 
+        if (_voters.Count == 0)
+        {
+            _voters = await DiscoverVotersAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Every node follows the metadata log with Raft: a voter when it is a controller, otherwise an observer
+        // (KIP-595) that fetches from the leader and never votes. An observer reaches the voters through their
+        // controller listeners and receives the leader's answers on its own connections (see RaftTcpTransport).
+        _transport = new RaftTcpTransport(new NodeId(_config.NodeId), id => ControllerAddress(id.Value), _loggers.CreateLogger("Kraft.RaftTransport"))
+        {
+            // Outbound Raft connections leave from this node's own address when it has one (see SpecificAddress).
+            LocalAddress = SpecificAddress(IsController ? Listener(_config.ControllerListenerNames[0]) : Listener(_config.InterBrokerListenerName)),
+        };
+        var raftOptions = new RaftOptions
+        {
+            NodeId = new NodeId(_config.NodeId),
+            Voters = _voters.Select(v => new NodeId(v.Id)).ToList(),
+            ElectionTimeoutMs = _config.ControllerQuorumElectionTimeoutMs,
+            FetchTimeoutMs = _config.ControllerQuorumFetchTimeoutMs,
+            ElectionBackoffMaxMs = _config.ControllerQuorumElectionBackoffMaxMs,
+            RequestTimeoutMs = _config.ControllerQuorumRequestTimeoutMs,
+        };
+        _driver = RaftDriver.Open(
+            new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions),
+            _transport, new MetadataStateMachine(_controller), time, _loggers.CreateLogger("Kraft.Raft"));
+        _transport.OnReceive = _driver.Deliver;
+        _controller.Attach(new DriverMetadataLog(_driver));
+        var driver = _driver;
+
         if (IsController)
         {
             var controllerListener = Listener(_config.ControllerListenerNames[0]);
-            _transport = new RaftTcpTransport(new NodeId(_config.NodeId), id => ControllerAddress(id.Value), _loggers.CreateLogger("Kraft.RaftTransport"))
+            var controllerHandler = new ControllerRequestHandler(_controller, ct => driver.DescribeQuorumAsync(ct))
             {
-                LocalAddress = SpecificAddress(controllerListener),
+                ControllerEndpoints = _voters.Select(v => (v.Id, v.Host, v.Port)).ToList(),
+                ClusterId = _clusterId,
+                ActiveControllerId = () => driver.Role.LeaderId?.Value ?? -1,
             };
-            var raftOptions = new RaftOptions
-            {
-                NodeId = new NodeId(_config.NodeId),
-                Voters = _config.ControllerQuorumVoters.Select(v => new NodeId(v.Id)).ToList(),
-                ElectionTimeoutMs = _config.ControllerQuorumElectionTimeoutMs,
-                FetchTimeoutMs = _config.ControllerQuorumFetchTimeoutMs,
-                ElectionBackoffMaxMs = _config.ControllerQuorumElectionBackoffMaxMs,
-                RequestTimeoutMs = _config.ControllerQuorumRequestTimeoutMs,
-            };
-            _driver = RaftDriver.Open(
-                new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions),
-                _transport, new MetadataStateMachine(_controller), time, _loggers.CreateLogger("Kraft.Raft"));
-            _transport.OnReceive = _driver.Deliver;
-            _controller.Attach(new DriverMetadataLog(_driver));
-
-            var controllerHandler = new ControllerRequestHandler(_controller, ct => _driver.DescribeQuorumAsync(ct));
             _raftListener = new RaftTcpListener(_transport, _loggers.CreateLogger("Kraft.RaftListener"));
             var raftListener = _raftListener;
             _controllerServer = new KafkaServer(Bind(controllerListener), controllerHandler.Apis, controllerHandler, _loggers.CreateLogger("Kraft.ControllerListener"))
@@ -158,11 +177,13 @@ public sealed partial class KraftNode : IAsyncDisposable
             _controllerServer.Start();
             _driver.Start();
             _background.Add(Task.Run(() => ControllerTickLoopAsync(_stopping.Token)));
-            _channel = new ControllerChannel(_config.NodeId, () => _driver.Role.LeaderId?.Value, ControllerAddress, controllerHandler, ClientOptions("controller-channel"));
+            _channel = new ControllerChannel(_config.NodeId, () => driver.Role.LeaderId?.Value, ControllerAddress, controllerHandler, ClientOptions("controller-channel"));
         }
         else
         {
-            throw new ConfigException("process.roles=broker alone is not supported yet: run combined nodes (broker,controller)");
+            // Broker only: no controller listener; controller RPCs go to the leader's controller listener.
+            _driver.Start();
+            _channel = new ControllerChannel(_config.NodeId, () => driver.Role.LeaderId?.Value, ControllerAddress, null, ClientOptions("controller-channel"));
         }
 
         if (IsBroker)
@@ -191,7 +212,9 @@ public sealed partial class KraftNode : IAsyncDisposable
             _groups = new GroupCoordinatorService(_config.NodeId, GroupCoordinatorConfigFrom(_config), () => View, _replicas, MinInSyncReplicasFor,
                 (request, ct) => _channel!.SendAsync<CreateTopicsResponse>(request, ct), time, _loggers.CreateLogger("Kraft.GroupCoordinator"));
             var groups = new GroupRequestHandler(_groups, () => View) { Next = admin };
-            var data = new DataPlaneHandler(_config.NodeId, () => View, _replicas, MinInSyncReplicasFor, time) { Next = groups };
+            var producerIds = new ProducerIdHandler(_config.NodeId, () => _lifecycle?.BrokerEpoch ?? -1,
+                (request, ct) => _channel!.SendAsync<AllocateProducerIdsResponse>(request, ct)) { Next = groups };
+            var data = new DataPlaneHandler(_config.NodeId, () => View, _replicas, MinInSyncReplicasFor, time) { Next = producerIds };
             if (_config.AutoCreateTopicsEnable)
             {
                 var channel = _channel!;
@@ -213,7 +236,7 @@ public sealed partial class KraftNode : IAsyncDisposable
                 };
             }
             data.Apis = DataPlaneHandler.Served(ApiVersionsTable.BrokerListener,
-                [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.OffsetForLeaderEpoch, .. AdminForwardingHandler.ForwardedApis, .. GroupRequestHandler.ServedApis]);
+                [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.OffsetForLeaderEpoch, ApiKey.DescribeCluster, ApiKey.InitProducerId, .. AdminForwardingHandler.ForwardedApis, .. GroupRequestHandler.ServedApis]);
             _brokerServer = new KafkaServer(Bind(brokerListener), data.Apis, data, _loggers.CreateLogger("Kraft.BrokerListener"));
             _brokerServer.Start();
 
@@ -231,7 +254,44 @@ public sealed partial class KraftNode : IAsyncDisposable
             _groups.Start();
         }
         LogStarted(_config.NodeId, _brokerServer?.BoundEndpoint, _controllerServer?.BoundEndpoint);
-        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A broker-only node configured with controller.quorum.bootstrap.servers instead of controller.quorum.voters asks
+    /// those controller listeners for the controllers (DescribeCluster v1, EndpointType 2, KIP-919) and uses the answer
+    /// as the static voter set. Retries every 500 ms for up to two minutes, since the controllers may start later.
+    /// </summary>
+    private async Task<IReadOnlyList<QuorumVoter>> DiscoverVotersAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        string last = "no bootstrap server answered";
+        while (true)
+        {
+            foreach (var server in _config.ControllerQuorumBootstrapServers)
+            {
+                try
+                {
+                    await using var connection = await KafkaConnection.ConnectAsync(server.Host, server.Port, ClientOptions("quorum-bootstrap"), cancellationToken).ConfigureAwait(false);
+                    var response = await connection.SendAsync<DescribeClusterResponse>(new DescribeClusterRequest { EndpointType = 2 }, 1, cancellationToken).ConfigureAwait(false);
+                    if (response.ErrorCode == 0 && response.Brokers.Count > 0)
+                    {
+                        var voters = response.Brokers.Select(b => new QuorumVoter(b.BrokerId, b.Host, b.Port)).ToList();
+                        LogVotersDiscovered(string.Join(',', voters), server.ToString());
+                        return voters;
+                    }
+                    last = $"{server}: error {response.ErrorCode} {response.ErrorMessage}";
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    last = $"{server}: {e.Message}";
+                }
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new ConfigException($"controller.quorum.bootstrap.servers: could not learn the voters ({last})");
+            }
+            await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -420,6 +480,9 @@ public sealed partial class KraftNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 504, Level = LogLevel.Warning, Message = "Auto-creating topic {Topic} failed: {Reason}")]
     private partial void LogAutoCreateFailed(string topic, string reason);
+
+    [LoggerMessage(EventId = 505, Level = LogLevel.Information, Message = "Learned the quorum voters {Voters} from {Server}")]
+    private partial void LogVotersDiscovered(string voters, string server);
 
     [LoggerMessage(EventId = 503, Level = LogLevel.Information, Message = "Node {NodeId} controlled shutdown completed: {Clean}")]
     private partial void LogControlledShutdown(int nodeId, bool clean);

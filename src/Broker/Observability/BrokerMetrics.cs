@@ -35,6 +35,9 @@ public static class BrokerMetrics
     /// <summary>Kafka: kafka.server:type=ReplicaManager,name=IsrExpandsPerSec.</summary>
     public static readonly Counter<long> IsrExpands = Meter.CreateCounter<long>("kraft.broker.isr.expands", "{change}", "ISR expansions committed for partitions led here");
 
+    /// <summary>Retried batches of idempotent producers recognised as already stored (answered, not appended again).</summary>
+    public static readonly Counter<long> DuplicateBatches = Meter.CreateCounter<long>("kraft.broker.produce.duplicates", "{batch}", "Idempotent producers' retried batches answered from the log instead of appended twice");
+
     public static void RecordRequest(ApiKey api, long startTimestamp)
     {
         RequestLatency.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds, new KeyValuePair<string, object?>("api", api.ToString()));

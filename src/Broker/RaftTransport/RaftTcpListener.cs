@@ -20,6 +20,7 @@ namespace Kraft.Broker.RaftTransport;
 public sealed partial class RaftTcpListener : IAsyncDisposable
 {
     private readonly Action<RaftMessage> _deliver;
+    private readonly RaftTcpTransport? _returnPaths;
     private readonly ILogger _logger;
     private readonly int _maxFrameBytes;
     private readonly CancellationTokenSource _stopping = new();
@@ -42,9 +43,12 @@ public sealed partial class RaftTcpListener : IAsyncDisposable
     }
 
     /// <summary>Delivers every decoded message to <paramref name="transport"/>'s <see cref="RaftTcpTransport.OnReceive"/>.</summary>
+    /// <remarks>Each inbound connection is also registered as the transport's return path to the node that opened it,
+    /// so that an observer (whose address no voter knows) receives its answers on its own connection.</remarks>
     public RaftTcpListener(RaftTcpTransport transport, ILogger logger)
         : this(m => transport.Receive(m), logger)
     {
+        _returnPaths = transport;
     }
 
     /// <summary>Connections closed because of malformed input.</summary>
@@ -119,6 +123,7 @@ public sealed partial class RaftTcpListener : IAsyncDisposable
     private async Task ServeAsync(long id, Socket socket, ReadOnlyMemory<byte> alreadyRead, bool readMagic, CancellationToken cancellationToken)
     {
         EndPoint? remote = null;
+        NodeId? returnPathOf = null;
         try
         {
             remote = socket.RemoteEndPoint;
@@ -142,6 +147,8 @@ public sealed partial class RaftTcpListener : IAsyncDisposable
                 return;
             }
             var fromNode = new NodeId(from);
+            _returnPaths?.RegisterReturnPath(fromNode, socket);
+            returnPathOf = fromNode;
             while (!cancellationToken.IsCancellationRequested)
             {
                 if (!await reader.ReadExactlyAsync(four, cancellationToken).ConfigureAwait(false)) return;
@@ -182,6 +189,7 @@ public sealed partial class RaftTcpListener : IAsyncDisposable
         }
         finally
         {
+            if (returnPathOf is { } node) _returnPaths?.UnregisterReturnPath(node, socket);
             socket.Dispose();
             lock (_lock)
             {

@@ -20,6 +20,12 @@ namespace Kraft.Broker.RaftTransport;
 /// state (epoch, fetch offset), so keeping it shortens recovery. A broken connection is re-opened with
 /// exponential back-off (<see cref="ReconnectBackoffMinMs"/> to <see cref="ReconnectBackoffMaxMs"/>); messages
 /// written to a connection that then fails are lost, which Raft tolerates.
+/// <para>Observers (broker-only nodes, KIP-595) are not in <c>controller.quorum.voters</c>, so a voter does not know
+/// their address. Two rules make that work without one: (1) every outbound connection is also read, so a peer may
+/// answer on it; (2) a listener registers each inbound connection as the return path to the node that opened it
+/// (<see cref="RegisterReturnPath"/>), and messages to a node without a known address are written to its latest
+/// return path. An observer therefore dials the voters it knows and receives the leader's Fetch responses (and
+/// BeginQuorumEpoch) on the same connection, as Kafka's observers receive responses on their own requests.</para>
 /// Thread-safety: <see cref="Send"/> may be called from any thread and never blocks.
 /// </summary>
 public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
@@ -34,6 +40,7 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
     private readonly Func<NodeId, (string Host, int Port)?> _addressOf;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<NodeId, Peer> _peers = new();
+    private readonly ConcurrentDictionary<NodeId, Socket> _returnPaths = new();
     private readonly CancellationTokenSource _stopping = new();
     private long _dropped;
     private int _disposed;
@@ -91,6 +98,23 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
     /// <summary>Called by listeners for every decoded inbound message.</summary>
     internal void Receive(RaftMessage message) => OnReceive?.Invoke(message);
 
+    /// <summary>
+    /// Records <paramref name="socket"/>, an inbound connection opened by <paramref name="from"/>, as the way to reach
+    /// that node when its address is unknown (an observer). The newest connection wins.
+    /// </summary>
+    public void RegisterReturnPath(NodeId from, Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        _returnPaths[from] = socket;
+    }
+
+    /// <summary>Forgets <paramref name="socket"/> as the return path to <paramref name="from"/> (the connection closed).</summary>
+    public void UnregisterReturnPath(NodeId from, Socket socket) =>
+        _returnPaths.TryRemove(new KeyValuePair<NodeId, Socket>(from, socket));
+
+    /// <summary>Nodes reachable only through a connection they opened (observers, as seen by a voter).</summary>
+    public IReadOnlyCollection<NodeId> ReturnPathNodes => [.. _returnPaths.Keys];
+
     private Peer StartPeer(NodeId id)
     {
         var peer = new Peer(id, this);
@@ -142,11 +166,18 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
                 var address = owner._addressOf(id);
                 if (address is not { } a)
                 {
+                    if (owner._returnPaths.TryGetValue(id, out var returnPath))
+                    {
+                        await WriteToReturnPathAsync(returnPath, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
                     while (_queue.Reader.TryRead(out _)) Interlocked.Increment(ref owner._dropped);
                     owner.LogUnknownAddress(id);
+                    // Messages queued meanwhile are kept: they go out as soon as the node (an observer) connects again.
                     await Task.Delay(owner.ReconnectBackoffMaxMs, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
+                Task? reading = null;
                 try
                 {
                     using var socket = owner.LocalAddress is { } local
@@ -159,29 +190,19 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
                         await socket.ConnectAsync(a.Host, a.Port, connectTimeout.Token).ConfigureAwait(false);
                     }
                     owner.LogConnected(id, a.Host, a.Port);
+                    // The peer may answer on this connection (it does when it does not know our address: we are an
+                    // observer). When the peer closes it, the reader cancels the writer so that we reconnect.
+                    using var connection = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    reading = Task.Run(() => ReadAnswersAsync(socket, connection), CancellationToken.None);
                     await using var stream = new NetworkStream(socket, ownsSocket: false);
                     await using var buffered = new BufferedStream(stream, 64 * 1024);
-                    await buffered.WriteAsync(header, cancellationToken).ConfigureAwait(false);
+                    await buffered.WriteAsync(header, connection.Token).ConfigureAwait(false);
                     backoffMs = owner.ReconnectBackoffMinMs;
-                    var sizePrefix = new byte[4];
                     do
                     {
-                        while (_queue.Reader.TryRead(out var message))
-                        {
-                            byte[] bytes = RaftMessageCodec.Encode(message);
-                            if (bytes.Length > MaxFrameBytes)
-                            {
-                                Interlocked.Increment(ref owner._dropped);
-                                owner.LogOversized(message.GetType().Name, id, bytes.Length);
-                                continue;
-                            }
-                            BinaryPrimitives.WriteInt32BigEndian(sizePrefix, bytes.Length);
-                            await buffered.WriteAsync(sizePrefix, cancellationToken).ConfigureAwait(false);
-                            await buffered.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-                        }
-                        await buffered.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        await WriteQueuedAsync(buffered, connection.Token).ConfigureAwait(false);
                     }
-                    while (await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false));
+                    while (await _queue.Reader.WaitToReadAsync(connection.Token).ConfigureAwait(false));
                     return; // completed: the transport is being disposed
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -200,6 +221,93 @@ public sealed partial class RaftTcpTransport : IRaftTransport, IAsyncDisposable
                 {
                     owner.LogPeerError(e, id);
                     await Task.Delay(owner.ReconnectBackoffMaxMs, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The socket is closed by now, so the reader has ended or ends at once.
+                    if (reading is not null) await reading.ConfigureAwait(false);
+                }
+            }
+        }
+
+        /// <summary>Writes every queued message as [size][codec bytes] to <paramref name="destination"/> and flushes.</summary>
+        private async Task WriteQueuedAsync(Stream destination, CancellationToken cancellationToken)
+        {
+            var sizePrefix = new byte[4];
+            while (_queue.Reader.TryRead(out var message))
+            {
+                byte[] bytes = RaftMessageCodec.Encode(message);
+                if (bytes.Length > MaxFrameBytes)
+                {
+                    Interlocked.Increment(ref owner._dropped);
+                    owner.LogOversized(message.GetType().Name, id, bytes.Length);
+                    continue;
+                }
+                BinaryPrimitives.WriteInt32BigEndian(sizePrefix, bytes.Length);
+                await destination.WriteAsync(sizePrefix, cancellationToken).ConfigureAwait(false);
+                await destination.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            }
+            await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Sends the queue over a connection <paramref name="returnPath"/> that the peer opened (it is an observer whose
+        /// address we do not know). The listener that reads that socket owns it; we only write, from this task alone.
+        /// A failed write forgets the path: the observer reconnects and registers a new one.
+        /// </summary>
+        private async Task WriteToReturnPathAsync(Socket returnPath, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await using var stream = new NetworkStream(returnPath, ownsSocket: false);
+                await using var buffered = new BufferedStream(stream, 64 * 1024);
+                await WriteQueuedAsync(buffered, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+            {
+                owner.UnregisterReturnPath(id, returnPath);
+            }
+        }
+
+        /// <summary>
+        /// Reads what the peer sends back on our outbound connection ([size][codec bytes], from the peer only) and
+        /// delivers it. Ends, cancelling <paramref name="connection"/>, when the socket closes or sends garbage.
+        /// </summary>
+        private async Task ReadAnswersAsync(Socket socket, CancellationTokenSource connection)
+        {
+            try
+            {
+                await using var stream = new NetworkStream(socket, ownsSocket: false);
+                var four = new byte[4];
+                while (!connection.IsCancellationRequested)
+                {
+                    await stream.ReadExactlyAsync(four, connection.Token).ConfigureAwait(false);
+                    int size = BinaryPrimitives.ReadInt32BigEndian(four);
+                    if (size <= 0 || size > MaxFrameBytes) break;
+                    var frame = new byte[size];
+                    await stream.ReadExactlyAsync(frame, connection.Token).ConfigureAwait(false);
+                    if (!RaftMessageCodec.TryDecode(frame, out var message, out _) || message!.From != id) break;
+                    owner.Receive(message);
+                }
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or EndOfStreamException)
+            {
+                // The connection ended; the writer reconnects.
+            }
+#pragma warning disable CA1031 // The reader must end quietly whatever the deliver callback throws; the writer reconnects.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                owner.LogPeerError(e, id);
+            }
+            finally
+            {
+                try
+                {
+                    await connection.CancelAsync().ConfigureAwait(false);
+                }
+                catch (ObjectDisposedException)
+                {
                 }
             }
         }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Kraft.Storage.Log;
 using Kraft.Storage.Records;
 
@@ -23,6 +24,10 @@ public sealed class Partition : IDisposable
     private long _highWatermark;
     private long _checkpointedHighWatermark = -1;
     private readonly ChangeSignal _changed;
+    // Idempotent producers' state; null until first needed, and again after a truncation (rebuilt from the log).
+    private ProducerStateTable? _producers;
+    // The log end offset when this replica became leader of its current epoch (KIP-207); -1 when not leading.
+    private long _leaderEpochStartOffset = -1;
 
     public Partition(string topic, int partitionIndex, int localBrokerId, SegmentedLog log, ReplicationConfig config, TimeProvider time, Action<Partition, AlterIsrRequest> sendAlterIsr, ChangeSignal? changed = null)
     {
@@ -47,6 +52,13 @@ public sealed class Partition : IDisposable
     public int LeaderEpoch { get { lock (_lock) { return _leader?.LeaderEpoch ?? _follower?.LeaderEpoch ?? -1; } } }
     public IReadOnlyList<int> Isr { get { lock (_lock) { return _leader?.Isr.ToArray() ?? []; } } }
 
+    /// <summary>
+    /// False on a new leader until its high watermark reaches the log end it had when it took over (KIP-207): the high
+    /// watermark it inherited as a follower may lag what its predecessor had already acknowledged, so "latest offset"
+    /// answers wait (OFFSET_NOT_AVAILABLE, retriable) rather than go back in time.
+    /// </summary>
+    public bool HighWatermarkEstablished { get { lock (_lock) { return _leader is not null && _highWatermark >= _leaderEpochStartOffset; } } }
+
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Takes leadership for <paramref name="leaderEpoch"/> (from the metadata log). Waiters of an older term fail.</summary>
@@ -68,6 +80,10 @@ public sealed class Partition : IDisposable
             _follower = null;
             _highWatermark = Math.Min(_highWatermark, Log.LogEndOffset);
             _leader = new LeaderPartitionState(LocalBrokerId, leaderEpoch, partitionEpoch, replicas, isr, Log.LogEndOffset, _highWatermark, NowMs, _config);
+            _leaderEpochStartOffset = Log.LogEndOffset;
+            // As Kafka's makeLeader: the high watermark may advance at once (a leader alone in its ISR commits its
+            // whole log); without this an idle sole leader would answer OFFSET_NOT_AVAILABLE until the next append.
+            Apply(_leader.OnIsrCommitted(isr, partitionEpoch, NowMs));
         }
     }
 
@@ -105,10 +121,35 @@ public sealed class Partition : IDisposable
             {
                 return Task.FromResult(ProduceOutcome.Failed(refusal));
             }
-            result = Log.AppendAsLeader(records, _leader.LeaderEpoch);
-            if (result.Error != AppendError.None)
+            var identity = records.Length >= RecordBatch.RecordsCountOffset ? BatchIdentity.Read(records) : default;
+            // The table is built (from the log) only once an idempotent producer writes here: plain traffic never pays the scan.
+            var producers = identity.IsIdempotent ? Producers() : _producers;
+            bool duplicate = false;
+            result = default;
+            if (identity.IsIdempotent && IsSingleBatch(records))
             {
-                return Task.FromResult(new ProduceOutcome(ReplicationError.None, result.Error, -1));
+                var check = producers!.Check(identity);
+                if (check.Kind == ProducerCheckKind.Refuse)
+                {
+                    return Task.FromResult(ProduceOutcome.Failed(check.Error));
+                }
+                if (check.Kind == ProducerCheckKind.Duplicate)
+                {
+                    // A retry of a batch already in the log: nothing is appended; the answer is the original one, given
+                    // (for acks=all) once the original batch is committed, as Kafka does.
+                    Observability.BrokerMetrics.DuplicateBatches.Add(1);
+                    result = new LogAppendResult(AppendError.None, check.FirstOffset, check.LastOffset, 0, 0, -1);
+                    duplicate = true;
+                }
+            }
+            if (!duplicate)
+            {
+                result = Log.AppendAsLeader(records, _leader.LeaderEpoch);
+                if (result.Error != AppendError.None)
+                {
+                    return Task.FromResult(new ProduceOutcome(ReplicationError.None, result.Error, -1));
+                }
+                if (producers is not null) RecordAppended(producers, records);
             }
             // Kafka marks MessagesInPerSec once the leader's log accepted the records, whatever acks then says.
             Observability.BrokerMetrics.RecordsIn.Add(result.RecordCount, new KeyValuePair<string, object?>("topic", Topic));
@@ -218,6 +259,7 @@ public sealed class Partition : IDisposable
                         {
                             throw new InvalidOperationException($"{Topic}-{PartitionIndex}: the leader sent records the follower cannot append: {appended.Error}");
                         }
+                        if (_producers is not null) RecordAppended(_producers, answer.Records.Span);
                     }
                     _follower.OnAppended(Log.LogEndOffset, Log.EpochCache.LatestEpoch, action.Offset);
                     AdvanceHighWatermark(_follower.HighWatermark);
@@ -226,11 +268,13 @@ public sealed class Partition : IDisposable
                     // Only after an unclean election can this cut below the high watermark: that is the data loss
                     // unclean election accepts, and the replica must follow its leader's log regardless.
                     Log.TruncateTo(action.Offset);
+                    _producers = null;
                     _highWatermark = Math.Min(_highWatermark, Log.LogEndOffset);
                     _follower.OnTruncated(Log.LogEndOffset, Log.EpochCache.LatestEpoch);
                     break;
                 case FollowerActionKind.RestartAt:
                     Log.TruncateFullyAndStartAt(action.Offset);
+                    _producers = null;
                     _highWatermark = action.Offset;
                     _follower.OnTruncated(Log.LogEndOffset, -1);
                     break;
@@ -275,6 +319,68 @@ public sealed class Partition : IDisposable
             }
         }
     }
+
+    /// <summary>The producer state, rebuilt from the batch headers of the whole log when missing (caller holds the lock).</summary>
+    private ProducerStateTable Producers()
+    {
+        if (_producers is not null)
+        {
+            return _producers;
+        }
+        var table = new ProducerStateTable();
+        table.Rebuild(StoredBatches());
+        _producers = table;
+        return table;
+    }
+
+    private IEnumerable<ReadOnlyMemory<byte>> StoredBatches()
+    {
+        long offset = Log.LogStartOffset;
+        while (offset < Log.LogEndOffset)
+        {
+            var read = Log.Read(offset, 1 << 20);
+            if (read.Error != LogReadError.None || read.Records.Length == 0)
+            {
+                yield break;
+            }
+            var memory = read.Records.AsMemory();
+            long next = offset;
+            for (int position = 0; position + RecordBatch.RecordsCountOffset <= memory.Length;)
+            {
+                int size = RecordBatch.BatchLengthOffset + 4 + BinaryPrimitives.ReadInt32BigEndian(memory.Span[(position + RecordBatch.BatchLengthOffset)..]);
+                if (size <= 0 || position + size > memory.Length) break;
+                var batch = memory.Slice(position, size);
+                next = RecordBatchFields.BaseOffset(batch.Span) + BinaryPrimitives.ReadInt32BigEndian(batch.Span[RecordBatch.LastOffsetDeltaOffset..]) + 1;
+                yield return batch;
+                position += size;
+            }
+            if (next <= offset)
+            {
+                yield break; // no progress: never loop forever on an odd read
+            }
+            offset = next;
+        }
+    }
+
+    /// <summary>Feeds every batch of <paramref name="records"/> (offsets already assigned) to the producer state.</summary>
+    private static void RecordAppended(ProducerStateTable producers, ReadOnlySpan<byte> records)
+    {
+        for (int position = 0; position + RecordBatch.RecordsCountOffset <= records.Length;)
+        {
+            var rest = records[position..];
+            int size = RecordBatch.BatchLengthOffset + 4 + BinaryPrimitives.ReadInt32BigEndian(rest[RecordBatch.BatchLengthOffset..]);
+            if (size <= 0 || size > rest.Length) break;
+            var batch = rest[..size];
+            long first = RecordBatchFields.BaseOffset(batch);
+            producers.OnAppended(BatchIdentity.Read(batch), first, first + BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.LastOffsetDeltaOffset..]));
+            position += size;
+        }
+    }
+
+    /// <summary>True when <paramref name="records"/> holds exactly one batch (what Kafka requires of produce v3+).</summary>
+    private static bool IsSingleBatch(ReadOnlySpan<byte> records) =>
+        records.Length >= RecordBatch.RecordsCountOffset
+        && RecordBatch.BatchLengthOffset + 4 + BinaryPrimitives.ReadInt32BigEndian(records[RecordBatch.BatchLengthOffset..]) == records.Length;
 
     private static void CountIsrChange(int before, int after)
     {

@@ -9,6 +9,8 @@ public enum ReplicationError : short
     RequestTimedOut = 7,
     NotEnoughReplicas = 19,
     NotEnoughReplicasAfterAppend = 20,
+    OutOfOrderSequenceNumber = 45,
+    InvalidProducerEpoch = 47,
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
 }

@@ -8,7 +8,8 @@ using Spectre.Console;
 namespace Kraft.Cli.Commands;
 
 /// <summary>
-/// <c>kraft cluster up|down|status</c>: a local cluster of N combined (controller+broker) nodes as separate OS
+/// <c>kraft cluster up|down|status</c>: a local cluster of N combined (controller+broker) nodes (default 3), plus
+/// optional broker-only nodes (--brokers, Raft observers), or controller-only and broker-only nodes (--controllers), as separate OS
 /// processes, each with its own generated config under DIR/node-N/. `up` waits until the quorum has a leader and
 /// every broker is registered and unfenced, then stays in the foreground with a status line (Ctrl-C stops every
 /// node cleanly) or, with --detach, leaves them running with pid files. Running `up` again on the same DIR resumes
@@ -18,7 +19,9 @@ public static class ClusterCommand
 {
     public static Command Build()
     {
-        var nodes = new Option<int>("--nodes", "-n") { Description = "Number of nodes", DefaultValueFactory = _ => 3 };
+        var nodes = new Option<int>("--nodes", "-n") { Description = "Number of combined (controller+broker) nodes", DefaultValueFactory = _ => 3 };
+        var brokers = new Option<int>("--brokers") { Description = "Extra broker-only nodes (process.roles=broker, Raft observers), numbered after the others", DefaultValueFactory = _ => 0 };
+        var controllers = new Option<int>("--controllers") { Description = "Separate roles: this many controller-only nodes form the quorum (replaces --nodes; add brokers with --brokers)", DefaultValueFactory = _ => 0 };
         var dir = new Option<string>("--dir") { Description = "Directory for configs, data and logs", DefaultValueFactory = _ => DevCluster.DefaultDirectory };
         var basePort = new Option<int>("--base-port") { Description = "First broker port; node N listens on BASE+N-1 (brokers), BASE+100+N-1 (controllers), BASE+200+N-1 (HTTP)", DefaultValueFactory = _ => DevCluster.DefaultBasePort };
         var detach = new Option<bool>("--detach", "-d") { Description = "Leave the nodes running in the background and return" };
@@ -27,8 +30,15 @@ public static class ClusterCommand
         {
             Description = "Listener address per node: \"per-node\" puts node N on 127.0.0.(N+1) (outbound connections leave from it too), or a comma-separated list of one IP address per node; default: every node on 127.0.0.1",
         };
-        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, dir, basePort, detach, timeout, hosts };
-        up.SetAction((p, ct) => UpAsync(p, p.GetValue(nodes), p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), p.GetValue(hosts), ct));
+        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, brokers, controllers, dir, basePort, detach, timeout, hosts };
+        up.SetAction((p, ct) =>
+        {
+            int controllerOnly = p.GetValue(controllers);
+            var layout = controllerOnly > 0
+                ? DevLayout.Separate(controllerOnly, p.GetValue(brokers))
+                : DevLayout.CombinedWith(p.GetValue(nodes), p.GetValue(brokers));
+            return UpAsync(p, layout, p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), p.GetValue(hosts), ct);
+        });
 
         var downDir = new Option<string>("--dir") { Description = "The cluster's directory", DefaultValueFactory = _ => DevCluster.DefaultDirectory };
         var down = new Command("down", "Stop every node of a local cluster started with --detach") { downDir };
@@ -42,20 +52,61 @@ public static class ClusterCommand
 
     private static string NodeDir(string dir, int node) => Path.Combine(dir, $"node-{node}");
 
-    private static string WriteConfig(string dir, int node, int nodes, int basePort, IReadOnlyList<string> hosts)
+    /// <summary>Which node ids have which roles: ids 1..Total, controllers first.</summary>
+    internal sealed record DevLayout(int Combined, int ControllerOnly, int BrokerOnly)
+    {
+        public static DevLayout CombinedWith(int nodes, int brokers) => new(nodes, 0, brokers);
+
+        public static DevLayout Separate(int controllers, int brokers) => new(0, controllers, brokers);
+
+        public int Total => Combined + ControllerOnly + BrokerOnly;
+
+        public int Voters => Combined + ControllerOnly;
+
+        public IEnumerable<int> VoterIds => Enumerable.Range(1, Voters);
+
+        public IEnumerable<int> BrokerIds => Enumerable.Range(1, Total).Where(IsBroker);
+
+        public int BrokerCount => Combined + BrokerOnly;
+
+        public bool IsBroker(int node) => node <= Combined || node > Voters;
+
+        public bool IsController(int node) => node <= Voters;
+
+        public string Roles(int node) => (IsBroker(node), IsController(node)) switch
+        {
+            (true, true) => "broker,controller",
+            (true, false) => "broker",
+            _ => "controller",
+        };
+
+        public string Describe() =>
+            ControllerOnly > 0 ? $"{ControllerOnly} controllers, {BrokerOnly} brokers"
+            : BrokerOnly > 0 ? $"{Combined} combined nodes and {BrokerOnly} broker-only nodes"
+            : $"{Combined} brokers, controller quorum of {Combined}";
+    }
+
+    private static string WriteConfig(string dir, int node, DevLayout layout, int basePort, IReadOnlyList<string> hosts)
     {
         string host = DevCluster.Host(hosts, node);
         string nodeDir = Path.GetFullPath(NodeDir(dir, node));
         Directory.CreateDirectory(nodeDir);
-        string voters = string.Join(',', Enumerable.Range(1, nodes).Select(n => $"{n}@{DevCluster.Host(hosts, n)}:{DevCluster.ControllerPort(basePort, n)}"));
+        string voters = string.Join(',', layout.VoterIds.Select(n => $"{n}@{DevCluster.Host(hosts, n)}:{DevCluster.ControllerPort(basePort, n)}"));
+        int brokers = layout.BrokerCount;
+        var listeners = new List<string>();
+        if (layout.IsBroker(node)) listeners.Add($"PLAINTEXT://{host}:{DevCluster.BrokerPort(basePort, node)}");
+        if (layout.IsController(node)) listeners.Add($"CONTROLLER://{host}:{DevCluster.ControllerPort(basePort, node)}");
         string path = Path.Combine(nodeDir, "server.properties");
         File.WriteAllText(path, string.Join('\n',
             "# Generated by `kraft cluster up` (local development cluster). Kafka's property names.",
             $"node.id={node}",
-            "process.roles=broker,controller",
-            $"controller.quorum.voters={voters}",
-            $"listeners=PLAINTEXT://{host}:{DevCluster.BrokerPort(basePort, node)},CONTROLLER://{host}:{DevCluster.ControllerPort(basePort, node)}",
-            $"advertised.listeners=PLAINTEXT://{host}:{DevCluster.BrokerPort(basePort, node)}",
+            $"process.roles={layout.Roles(node)}",
+            // Broker-only nodes learn the voters from the controllers (KIP-853 style), which also exercises that path.
+            layout.IsController(node) ? $"controller.quorum.voters={voters}"
+                : $"controller.quorum.bootstrap.servers={string.Join(',', layout.VoterIds.Select(n => $"{DevCluster.Host(hosts, n)}:{DevCluster.ControllerPort(basePort, n)}"))}",
+            $"listeners={string.Join(',', listeners)}",
+            layout.IsBroker(node) ? $"advertised.listeners=PLAINTEXT://{host}:{DevCluster.BrokerPort(basePort, node)}" : "",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             $"http.listener={host}:{DevCluster.HttpPort(basePort, node)}",
@@ -67,22 +118,23 @@ public static class ClusterCommand
             "controller.quorum.election.timeout.ms=500",
             "controller.quorum.fetch.timeout.ms=1000",
             "replica.lag.time.max.ms=5000",
-            $"default.replication.factor={Math.Min(3, nodes)}",
-            $"min.insync.replicas={(nodes >= 3 ? 2 : 1)}",
-            $"offsets.topic.replication.factor={Math.Min(3, nodes)}",
+            $"default.replication.factor={Math.Min(3, brokers)}",
+            $"min.insync.replicas={(brokers >= 3 ? 2 : 1)}",
+            $"offsets.topic.replication.factor={Math.Min(3, brokers)}",
             "# 10 offsets partitions instead of Kafka's 50: fewer logs to open and load on a laptop.",
             "offsets.topic.num.partitions=10",
             "") + "\n");
         return path;
     }
 
-    private static async Task<int> UpAsync(ParseResult parse, int nodes, string dir, int basePort, bool detach, int timeoutSeconds, string? hostList, CancellationToken cancellationToken)
+    private static async Task<int> UpAsync(ParseResult parse, DevLayout layout, string dir, int basePort, bool detach, int timeoutSeconds, string? hostList, CancellationToken cancellationToken)
     {
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
-        if (nodes < 1 || nodes > 9)
+        int nodes = layout.Total;
+        if (layout.Voters < 1 || layout.BrokerCount < 1 || layout.BrokerOnly < 0 || nodes > 9)
         {
-            error.WriteLine("kraft: --nodes must be between 1 and 9");
+            error.WriteLine("kraft: a cluster needs at least one controller and one broker, and at most 9 nodes in all (--nodes/--controllers plus --brokers)");
             return ExitCodes.UsageError;
         }
         if (DevCluster.ParseHosts(hostList, nodes, out string? hostsError) is not { } hosts)
@@ -106,7 +158,7 @@ public static class ClusterCommand
                 foreach (var p in processes) Stop(p);
                 return ExitCodes.Failure;
             }
-            string config = WriteConfig(dir, node, nodes, basePort, hosts);
+            string config = WriteConfig(dir, node, layout, basePort, hosts);
             string log = Path.Combine(NodeDir(dir, node), "server.log");
             var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec {self} server --config \"{config}\" --cluster-id {clusterId} >>\"{log}\" 2>&1"])
             {
@@ -117,16 +169,16 @@ public static class ClusterCommand
             processes.Add(process);
         }
 
-        string bootstrap = DevCluster.Bootstrap(basePort, nodes, hosts);
+        string bootstrap = string.Join(',', layout.BrokerIds.Select(n => $"{DevCluster.Host(hosts, n)}:{DevCluster.BrokerPort(basePort, n)}"));
         output.WriteLine($"Starting {nodes} nodes in {Path.GetFullPath(dir)} (logs: {dir}/node-N/server.log)...");
-        var ready = await WaitReadyAsync(bootstrap, nodes, processes, TimeSpan.FromSeconds(timeoutSeconds), cancellationToken).ConfigureAwait(false);
+        var ready = await WaitReadyAsync(bootstrap, layout.BrokerCount, processes, TimeSpan.FromSeconds(timeoutSeconds), cancellationToken).ConfigureAwait(false);
         if (ready is not null)
         {
             error.WriteLine($"kraft: the cluster did not become ready: {ready}");
             foreach (var p in processes) Stop(p);
             return ExitCodes.Failure;
         }
-        output.WriteLine($"Cluster {clusterId} is up: {nodes} brokers, controller quorum of {nodes}.");
+        output.WriteLine($"Cluster {clusterId} is up: {layout.Describe()}.");
         output.WriteLine($"Bootstrap servers: {bootstrap}");
         if (detach)
         {

@@ -46,6 +46,7 @@ public static partial class MessageFactory
         (ApiKey.DescribeCluster, 0, 1, 0),
         (ApiKey.BrokerRegistration, 0, 1, 0),
         (ApiKey.BrokerHeartbeat, 0, 0, 0),
+        (ApiKey.AllocateProducerIds, 0, 0, 0),
     ];
 
     /// <summary>A new, empty request message for <paramref name="apiKey"/>, or null when Kraft has no codec for it.</summary>
@@ -84,6 +85,7 @@ public static partial class MessageFactory
         ApiKey.DescribeCluster => new DescribeClusterRequest(),
         ApiKey.BrokerRegistration => new BrokerRegistrationRequest(),
         ApiKey.BrokerHeartbeat => new BrokerHeartbeatRequest(),
+        ApiKey.AllocateProducerIds => new AllocateProducerIdsRequest(),
         _ => null,
     };
 
@@ -123,6 +125,7 @@ public static partial class MessageFactory
         ApiKey.DescribeCluster => new DescribeClusterResponse(),
         ApiKey.BrokerRegistration => new BrokerRegistrationResponse(),
         ApiKey.BrokerHeartbeat => new BrokerHeartbeatResponse(),
+        ApiKey.AllocateProducerIds => new AllocateProducerIdsResponse(),
         _ => null,
     };
 }

@@ -201,11 +201,24 @@ public sealed partial class NodeConfigTests
                 "foo.bar: unknown configuration key (from server.properties:2)",
                 "num.partitions: 'x' is not a valid int (from server.properties:1)",
                 "node.id: required (a non-negative integer unique in the cluster)",
-                "controller.quorum.voters: required: list every controller as id@host:port (dynamic quorums via controller.quorum.bootstrap.servers are not supported)",
+                "controller.quorum.voters: required: list every controller as id@host:port (a broker-only node may give controller.quorum.bootstrap.servers instead)",
                 "controller.listener.names: required: the name(s) of the controller listener, e.g. CONTROLLER",
             ],
             e.Errors.Take(6));
         Assert.StartsWith($"{e.Errors.Count} configuration errors:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_broker_only_node_may_find_the_quorum_through_bootstrap_servers_but_a_controller_may_not()
+    {
+        var broker = Parse("node.id=4\nprocess.roles=broker\ncontroller.quorum.bootstrap.servers=c1:9093, c2:9093\ncontroller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://:9092");
+        Assert.Empty(broker.ControllerQuorumVoters);
+        Assert.Equal([new HostPort("c1", 9093), new HostPort("c2", 9093)], broker.ControllerQuorumBootstrapServers);
+
+        var e = Fails("node.id=1\nprocess.roles=broker,controller\ncontroller.quorum.bootstrap.servers=c1:9093\ncontroller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093");
+        Assert.Contains(e.Errors, x => x.StartsWith("controller.quorum.voters: required on a controller", StringComparison.Ordinal));
+        Assert.Contains(Fails("node.id=4\nprocess.roles=broker\ncontroller.quorum.bootstrap.servers=c1\ncontroller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://:9092").Errors,
+            x => x.StartsWith("controller.quorum.bootstrap.servers:", StringComparison.Ordinal));
     }
 
     [Fact]

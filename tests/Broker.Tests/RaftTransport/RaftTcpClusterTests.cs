@@ -143,6 +143,25 @@ internal sealed class TcpCluster : IAsyncDisposable
         return node;
     }
 
+    /// <summary>
+    /// Starts an observer (a broker-only node): not a voter, and no voter knows its address (it does not listen at
+    /// all), so it must receive the leader's answers on the connections it opens to the voters.
+    /// </summary>
+    public Node StartObserver(NodeId id)
+    {
+        Assert.DoesNotContain(id, Voters);
+        var machine = new RecordingStateMachine();
+        var transport = new RaftTcpTransport(id, peer => _ports.TryGetValue(peer, out int port) ? ("127.0.0.1", port) : null, new TestLog($"transport {id}", Log));
+        var listener = new RaftTcpListener(transport, new TestLog($"listener {id}", Log)); // never started
+        var options = new RaftDriverOptions(Path.Combine(_root, id.ToString()), RaftOptionsFor(id)) { SnapshotEveryEntries = _snapshotEvery };
+        var driver = Driver.Open(options, transport, machine, TimeProvider.System, new TestLog($"node {id}", Log));
+        transport.OnReceive = driver.Deliver;
+        driver.Start();
+        var node = new Node(id, driver, transport, listener, machine);
+        Nodes[id] = node;
+        return node;
+    }
+
     public async Task StopNodeAsync(NodeId id)
     {
         await Nodes[id].StopAsync();
@@ -156,6 +175,7 @@ internal sealed class TcpCluster : IAsyncDisposable
         while (stopwatch.Elapsed < timeout)
         {
             var leaders = Nodes.Values.Where(n => n.Driver.Role.Role == RaftRole.Leader).ToList();
+            // Observers follow a leader too (their epoch and leader id come from its Fetch answers).
             if (leaders.Count == 1)
             {
                 var leader = leaders[0];
@@ -348,5 +368,36 @@ public sealed class RaftTcpClusterTests
         Assert.Equal(leader.Machine.Values, reopened.Machine.Values);
         Assert.True(reopened.Machine.SnapshotLoads >= 1, "the laggard installed a snapshot from the leader");
         Assert.True(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(reopened.Driver.Store.Log.Directory)!, "snapshots")).Length == 1);
+    }
+
+    [Fact]
+    public async Task An_observer_whose_address_no_voter_knows_follows_the_log_on_its_own_connections_and_across_a_leader_change()
+    {
+        await using var cluster = new TcpCluster(snapshotEveryEntries: 10_000);
+        cluster.StartAll();
+        var observer = cluster.StartObserver(new NodeId(4));
+        var leader = await cluster.WaitForLeaderAsync(Converge);
+        for (int i = 0; i < 10; i++) await cluster.ProposeUntilCommittedAsync($"o{i}", Converge);
+        leader = await cluster.WaitForLeaderAsync(Converge);
+
+        await TcpCluster.WaitForAsync(() => observer.Machine.Values.Count == leader.Machine.Values.Count, Converge,
+            () => $"observer applied {observer.Machine.Values.Count} of {leader.Machine.Values.Count}\n{cluster.Dump()}");
+        Assert.Equal(leader.Machine.Values, observer.Machine.Values);
+        Assert.Equal(RaftRole.Follower, observer.Driver.Role.Role); // an observer that knows the leader follows it without a vote
+        Assert.Contains(new NodeId(4), leader.Transport.ReturnPathNodes);
+        var quorum = await leader.Driver.DescribeQuorumAsync(CancellationToken.None);
+        Assert.Contains(quorum!.Observers, o => o.ReplicaId == new NodeId(4));
+        Assert.DoesNotContain(quorum.CurrentVoters, v => v.ReplicaId == new NodeId(4));
+        Assert.Equal(ProposalErrors.NotLeader, (await ProposeOnceAsync(observer, "from-observer")).Error);
+
+        // The observer finds the next leader by itself and keeps following.
+        await cluster.StopNodeAsync(leader.Id);
+        for (int i = 0; i < 5; i++) await cluster.ProposeUntilCommittedAsync($"p{i}", Converge);
+        var newLeader = await cluster.WaitForLeaderAsync(Converge);
+        Assert.NotEqual(leader.Id, newLeader.Id);
+        await TcpCluster.WaitForAsync(() => observer.Machine.Values.Count == newLeader.Machine.Values.Count, Converge,
+            () => $"observer applied {observer.Machine.Values.Count} of {newLeader.Machine.Values.Count} after the leader change\n{cluster.Dump()}");
+        Assert.Equal(newLeader.Machine.Values, observer.Machine.Values);
+        Assert.Equal(newLeader.Id, observer.Driver.Role.LeaderId);
     }
 }

@@ -16,14 +16,21 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Tests that start clusters share this collection so that they run one at a time (2-core machines).</summary>
     public const string Collection = "local-cluster";
 
-    public LocalCluster(int nodes = 3)
+    /// <param name="nodes">Combined (controller+broker) nodes, ids 1..nodes.</param>
+    /// <param name="brokers">Broker-only nodes (Raft observers) after them, ids nodes+1..nodes+brokers.</param>
+    public LocalCluster(int nodes = 3, int brokers = 0)
     {
-        Nodes = nodes;
+        Nodes = nodes + brokers;
+        BrokerOnly = brokers;
         Directory = Path.Combine(Path.GetTempPath(), "kraft-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         BasePort = FreeBasePort();
     }
 
+    /// <summary>Every node (combined and broker-only).</summary>
     public int Nodes { get; }
+
+    /// <summary>How many of the <see cref="Nodes"/> are broker-only (the last ones).</summary>
+    public int BrokerOnly { get; }
     public string Directory { get; }
     public int BasePort { get; }
     public string Bootstrap => string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"127.0.0.1:{BasePort + n - 1}"));
@@ -84,8 +91,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var (code, output, error) = await Kraft("cluster", "up", "--detach", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),
-            "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90");
+        var (code, output, error) = await Kraft("cluster", "up", "--detach", "--nodes", (Nodes - BrokerOnly).ToString(CultureInfo.InvariantCulture),
+            "--brokers", BrokerOnly.ToString(CultureInfo.InvariantCulture), "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90");
         if (code != 0)
         {
             throw new InvalidOperationException($"cluster up failed ({code}): {output} {error}\n{Logs()}");
