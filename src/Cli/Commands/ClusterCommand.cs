@@ -23,8 +23,9 @@ public static class ClusterCommand
         var basePort = new Option<int>("--base-port") { Description = "First broker port; node N listens on BASE+N-1 (brokers), BASE+100+N-1 (controllers), BASE+200+N-1 (HTTP)", DefaultValueFactory = _ => DevCluster.DefaultBasePort };
         var detach = new Option<bool>("--detach", "-d") { Description = "Leave the nodes running in the background and return" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the cluster to be ready", DefaultValueFactory = _ => 90 };
-        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, dir, basePort, detach, timeout };
-        up.SetAction((p, ct) => UpAsync(p, p.GetValue(nodes), p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), ct));
+        var set = new Option<string[]>("--set") { Description = "Add a property to every node's generated config: --set key=value (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, dir, basePort, detach, timeout, set };
+        up.SetAction((p, ct) => UpAsync(p, p.GetValue(nodes), p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), p.GetValue(set) ?? [], ct));
 
         var downDir = new Option<string>("--dir") { Description = "The cluster's directory", DefaultValueFactory = _ => DevCluster.DefaultDirectory };
         var down = new Command("down", "Stop every node of a local cluster started with --detach") { downDir };
@@ -38,7 +39,7 @@ public static class ClusterCommand
 
     private static string NodeDir(string dir, int node) => Path.Combine(dir, $"node-{node}");
 
-    private static string WriteConfig(string dir, int node, int nodes, int basePort)
+    private static string WriteConfig(string dir, int node, int nodes, int basePort, IReadOnlyList<string> extra)
     {
         string nodeDir = Path.GetFullPath(NodeDir(dir, node));
         Directory.CreateDirectory(nodeDir);
@@ -67,17 +68,23 @@ public static class ClusterCommand
             $"offsets.topic.replication.factor={Math.Min(3, nodes)}",
             "# 10 offsets partitions instead of Kafka's 50: fewer logs to open and load on a laptop.",
             "offsets.topic.num.partitions=10",
+            extra.Count > 0 ? "# From `cluster up --set`:\n" + string.Join('\n', extra) : "",
             "") + "\n");
         return path;
     }
 
-    private static async Task<int> UpAsync(ParseResult parse, int nodes, string dir, int basePort, bool detach, int timeoutSeconds, CancellationToken cancellationToken)
+    private static async Task<int> UpAsync(ParseResult parse, int nodes, string dir, int basePort, bool detach, int timeoutSeconds, string[] extra, CancellationToken cancellationToken)
     {
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
         if (nodes < 1 || nodes > 9)
         {
             error.WriteLine("kraft: --nodes must be between 1 and 9");
+            return ExitCodes.UsageError;
+        }
+        if (extra.FirstOrDefault(e => e.IndexOf('=', StringComparison.Ordinal) <= 0 || e.Contains('\n', StringComparison.Ordinal)) is { } bad)
+        {
+            error.WriteLine($"kraft: --set takes key=value, not '{bad}'");
             return ExitCodes.UsageError;
         }
         string self = SelfCommand();
@@ -96,7 +103,7 @@ public static class ClusterCommand
                 foreach (var p in processes) Stop(p);
                 return ExitCodes.Failure;
             }
-            string config = WriteConfig(dir, node, nodes, basePort);
+            string config = WriteConfig(dir, node, nodes, basePort, extra);
             string log = Path.Combine(NodeDir(dir, node), "server.log");
             var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec {self} server --config \"{config}\" --cluster-id {clusterId} >>\"{log}\" 2>&1"])
             {

@@ -16,14 +16,18 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Tests that start clusters share this collection so that they run one at a time (2-core machines).</summary>
     public const string Collection = "local-cluster";
 
-    public LocalCluster(int nodes = 3)
+    public LocalCluster(int nodes = 3, params string[] extraProperties)
     {
         Nodes = nodes;
+        ExtraProperties = extraProperties;
         Directory = Path.Combine(Path.GetTempPath(), "kraft-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         BasePort = FreeBasePort();
     }
 
     public int Nodes { get; }
+
+    /// <summary>key=value lines added to every node's generated config (`cluster up --set`).</summary>
+    public IReadOnlyList<string> ExtraProperties { get; }
     public string Directory { get; }
     public int BasePort { get; }
     public string Bootstrap => string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"127.0.0.1:{BasePort + n - 1}"));
@@ -84,8 +88,9 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var (code, output, error) = await Kraft("cluster", "up", "--detach", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),
-            "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90");
+        string[] args = ["cluster", "up", "--detach", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),
+            "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90", .. ExtraProperties.SelectMany(p => new[] { "--set", p })];
+        var (code, output, error) = await Kraft(args);
         if (code != 0)
         {
             throw new InvalidOperationException($"cluster up failed ({code}): {output} {error}\n{Logs()}");
