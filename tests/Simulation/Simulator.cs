@@ -407,11 +407,19 @@ public sealed class Simulator
             if (crashAtStep == 2) { CrashNode(node); return; }
             if (ready.DeleteLogBefore is { } d) node.Disk.DeleteBefore(d);
             node.Disk.Append(ready.EntriesToAppend);
+            // As the production driver does: the messages the core allows leave before the fsync, so a crash at
+            // step 3 loses entries that followers may already hold.
+            var afterFsync = ready.Messages;
+            if (!UnsafeSendBeforeDurable && ready.EntriesToAppend.Count > 0)
+            {
+                foreach (var m in ready.Messages.Where(ready.MaySendBeforeDurable)) Send(m);
+                afterFsync = ready.Messages.Where(m => !ready.MaySendBeforeDurable(m)).ToList();
+            }
             if (crashAtStep == 3) { CrashNode(node); return; }
             node.Disk.Fsync();
             if (crashAtStep == 4) { CrashNode(node); return; }
-            int half = UnsafeSendBeforeDurable ? 0 : crashAtStep == 5 ? ready.Messages.Count / 2 : ready.Messages.Count;
-            for (int i = 0; i < half; i++) Send(ready.Messages[i]);
+            int half = UnsafeSendBeforeDurable ? 0 : crashAtStep == 5 ? afterFsync.Count / 2 : afterFsync.Count;
+            for (int i = 0; i < half; i++) Send(afterFsync[i]);
             if (crashAtStep == 5) { CrashNode(node); return; }
             if (ready.SnapshotToLoad is { } load) node.LoadSnapshot(load);
             foreach (var entry in ready.CommittedEntries) node.Apply(entry);

@@ -171,7 +171,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
             t.ReplicationFactor,
             t.Configs.Count == 0 ? null : t.Configs.ToDictionary(c => c.Name, c => c.Value),
             t.Assignments.Count == 0 ? null : t.Assignments.OrderBy(a => a.PartitionIndex).Select(a => (IReadOnlyList<BrokerId>)a.BrokerIds.Select(b => new BrokerId(b)).ToList()).ToList())).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.CreateTopics(new QC.CreateTopicsRequest(topics, m.validateOnly), now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.CreateTopics(new QC.CreateTopicsRequest(topics, m.validateOnly), now), ct, linearizable: true).ConfigureAwait(false);
         return new CreateTopicsResponse
         {
             Topics = results is null
@@ -192,7 +192,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     {
         var names = m.TopicNames.Concat(m.Topics.Where(t => t.Name is not null).Select(t => t.Name!)).ToList();
         var ids = m.Topics.Where(t => t.Name is null && t.TopicId != Guid.Empty).Select(t => new TopicId(t.TopicId)).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.DeleteTopics(new QC.DeleteTopicsRequest(names, ids), now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.DeleteTopics(new QC.DeleteTopicsRequest(names, ids), now), ct, linearizable: true).ConfigureAwait(false);
         return new DeleteTopicsResponse
         {
             Responses = results is null
@@ -204,7 +204,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     private async Task<CreatePartitionsResponse> CreatePartitionsAsync(CreatePartitionsRequest m, CancellationToken ct)
     {
         var request = new QC.CreatePartitionsRequest(m.Topics.Select(t => new QC.CreatePartitionsTopic(t.Name, t.Count)).ToList(), m.ValidateOnly);
-        var results = await _service.ExecuteAsync((c, now) => c.CreatePartitions(request, now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.CreatePartitions(request, now), ct, linearizable: true).ConfigureAwait(false);
         return new CreatePartitionsResponse
         {
             Results = results is null
@@ -217,7 +217,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     {
         var partitions = m.TopicPartitions?.SelectMany(t => t.Partitions.Select(p => new QC.TopicPartitionName(t.Topic, p))).ToList();
         var request = new QC.ElectLeadersRequest((QC.ElectionType)m.ElectionType, partitions);
-        var results = await _service.ExecuteAsync((c, now) => c.ElectLeaders(request, now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.ElectLeaders(request, now), ct, linearizable: true).ConfigureAwait(false);
         if (results is null)
         {
             return new ElectLeadersResponse { ErrorCode = NotController, ReplicaElectionResults = [] };
@@ -239,7 +239,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     {
         var resources = m.Resources.Select(r => new QC.AlterConfigsResource(Resource(r.ResourceType, r.ResourceName),
             r.Configs.Select(c => new QC.AlterableConfig(c.Name, (QC.AlterConfigOp)c.ConfigOperation, c.Value)).ToList())).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.IncrementalAlterConfigs(new QC.IncrementalAlterConfigsRequest(resources, m.ValidateOnly), now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.IncrementalAlterConfigs(new QC.IncrementalAlterConfigsRequest(resources, m.ValidateOnly), now), ct, linearizable: true).ConfigureAwait(false);
         return new IncrementalAlterConfigsResponse
         {
             Responses = results is null
@@ -257,7 +257,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     private async Task<DescribeConfigsResponse> DescribeConfigsAsync(DescribeConfigsRequest m, CancellationToken ct)
     {
         var resources = m.Resources.Select(r => new QC.DescribeConfigsResource(Resource(r.ResourceType, r.ResourceName), r.ConfigurationKeys)).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.DescribeConfigs(resources), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.DescribeConfigs(resources), ct, linearizable: true).ConfigureAwait(false);
         return new DescribeConfigsResponse
         {
             Results = results is null
@@ -287,7 +287,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     {
         var targets = m.Topics.SelectMany(t => t.Partitions.Select(p => new QC.ReassignmentTarget(new QC.TopicPartitionName(t.Name, p.PartitionIndex),
             p.Replicas?.Select(b => new BrokerId(b)).ToList()))).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.AlterPartitionReassignments(targets, now), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.AlterPartitionReassignments(targets, now), ct, linearizable: true).ConfigureAwait(false);
         if (results is null)
         {
             return new AlterPartitionReassignmentsResponse { ErrorCode = NotController, ErrorMessage = "not the active controller", Responses = [] };
@@ -305,7 +305,7 @@ public sealed class ControllerRequestHandler : IKafkaRequestHandler
     private async Task<ListPartitionReassignmentsResponse> ListReassignmentsAsync(ListPartitionReassignmentsRequest m, CancellationToken ct)
     {
         var partitions = m.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => new QC.TopicPartitionName(t.Name, p))).ToList();
-        var results = await _service.ExecuteAsync((c, now) => c.ListPartitionReassignments(partitions), ct).ConfigureAwait(false);
+        var results = await _service.ExecuteAsync((c, now) => c.ListPartitionReassignments(partitions), ct, linearizable: true).ConfigureAwait(false);
         if (results is null)
         {
             return new ListPartitionReassignmentsResponse { ErrorCode = NotController, Topics = [] };

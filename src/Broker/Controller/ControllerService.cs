@@ -9,6 +9,13 @@ public interface IMetadataLog
 {
     /// <summary>Appends one entry holding a whole batch of records; completes when it commits, or with an error.</summary>
     Task<MetadataProposal> ProposeAsync(byte[] batch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Read-index barrier (docs/quorum.md, "Linearizable reads"): completes with an end offset R once this node,
+    /// still the leader of its epoch, has committed and applied an entry appended after the call, so that the applied
+    /// state reflects every write committed anywhere before the call; -1 when that could not be confirmed.
+    /// </summary>
+    Task<long> ReadBarrierAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The outcome of a proposal: committed at (offset, epoch), or an error such as NOT_LEADER.</summary>
@@ -117,10 +124,16 @@ public sealed partial class ControllerService : IDisposable
     public byte[] TakeSnapshot() => MetadataRecordCodec.EncodeBatch(_publisher.Image.ToRecords());
 
     /// <summary>
-    /// Runs one controller operation. Reads (no records) answer at once; writes answer after their entry commits.
-    /// Returns null when this node is not the active controller (the caller answers NOT_CONTROLLER).
+    /// Runs one controller operation. Writes answer after their entry commits. An answer without records (a read, or
+    /// a refusal computed from the current state) is sent at once when <paramref name="linearizable"/> is false
+    /// (broker registration, heartbeats, AlterPartition and the periodic tick, whose callers retry and tolerate a stale
+    /// leader), and otherwise only after a read barrier confirmed this node still leads: the answer is then recomputed
+    /// from the state applied through the barrier, so it reflects every write acknowledged before the request arrived,
+    /// even if this node was deposed without knowing it (docs/quorum.md, "Linearizable reads").
+    /// Returns null when this node is not the active controller or could not confirm it (the caller answers
+    /// NOT_CONTROLLER, which clients retry against the new controller).
     /// </summary>
-    public async Task<T?> ExecuteAsync<T>(Func<QuorumController, long, ControllerResult<T>> operation, CancellationToken cancellationToken)
+    public async Task<T?> ExecuteAsync<T>(Func<QuorumController, long, ControllerResult<T>> operation, CancellationToken cancellationToken, bool linearizable = false)
         where T : class
     {
         await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -137,7 +150,7 @@ public sealed partial class ControllerService : IDisposable
             }
             if (result.Records.Count == 0)
             {
-                return result.Response;
+                return linearizable ? await ConfirmedReadAsync(operation, cancellationToken).ConfigureAwait(false) : result.Response;
             }
             var proposal = await _log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
             if (proposal.Committed)
@@ -163,6 +176,46 @@ public sealed partial class ControllerService : IDisposable
         }
     }
 
+    /// <summary>
+    /// The read half of <see cref="ExecuteAsync{T}"/> with linearizable set; runs holding the write semaphore, so no
+    /// write of this controller is in flight. The barrier entry is appended after the request arrived; it can only
+    /// commit in this node's epoch if no leader of a newer epoch committed anything before it (a majority would have
+    /// had to fetch from us in the older epoch after voting in the newer one), and everything committed before it is
+    /// below it in our log (leader completeness), hence applied once the barrier completes. Computing the answer
+    /// after the barrier, from that applied state, is Raft's read-index (thesis 6.4) without any clock.
+    /// </summary>
+    private async Task<T?> ConfirmedReadAsync<T>(Func<QuorumController, long, ControllerResult<T>> operation, CancellationToken cancellationToken)
+        where T : class
+    {
+        long barrier = await _log!.ReadBarrierAsync(cancellationToken).ConfigureAwait(false);
+        if (barrier < 0)
+        {
+            LogReadNotConfirmed();
+            return null;
+        }
+        lock (_lock)
+        {
+            if (!_controller.IsActive || _controller.CommittedImage.LastAppliedOffset < barrier - 1)
+            {
+                return null;
+            }
+            var result = operation(_controller, NowMs);
+            if (result.Records.Count == 0)
+            {
+                return result.Response;
+            }
+            // The state moved between the two computations, which only a write could do, and we hold the write
+            // semaphore: drop the records rather than commit a write the caller did not see confirmed as one.
+            int epoch = _controller.LeaderEpoch;
+            _controller.ResetToCommitted();
+            if (_leading && epoch == _leaderEpoch && epoch >= 0)
+            {
+                _controller.Activate(epoch, NowMs);
+            }
+            return null;
+        }
+    }
+
     /// <summary>Periodic controller work (fencing, leaderless partitions, automatic rebalance).</summary>
     public Task<TickReport?> TickAsync(CancellationToken cancellationToken) =>
         ExecuteAsync((c, now) => c.Tick(now), cancellationToken);
@@ -175,6 +228,9 @@ public sealed partial class ControllerService : IDisposable
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Node {NodeId} stopped being the active controller (epoch {Epoch})")]
     private partial void LogDeactivated(int nodeId, int epoch);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "A controller read was refused: the read barrier could not confirm this node still leads")]
+    private partial void LogReadNotConfirmed();
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "A controller proposal did not commit: {Error}")]
     private partial void LogProposalFailed(string error);

@@ -136,7 +136,12 @@ public sealed partial class KraftNode : IAsyncDisposable
             RequestTimeoutMs = _config.ControllerQuorumRequestTimeoutMs,
         };
         _driver = RaftDriver.Open(
-            new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions),
+            new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions)
+            {
+                SnapshotEveryBytes = _config.MetadataLogMaxRecordBytesBetweenSnapshots,
+                // Read barriers append a metadata batch without records: every node replays it as a no-op.
+                ReadBarrierPayload = MetadataRecordCodec.EncodeBatch([]),
+            },
             _transport, new MetadataStateMachine(_controller), time, _loggers.CreateLogger("Kraft.Raft"));
         _transport.OnReceive = _driver.Deliver;
         _controller.Attach(new DriverMetadataLog(_driver));
@@ -515,4 +520,6 @@ internal sealed class DriverMetadataLog(RaftDriver driver) : IMetadataLog
         var outcome = await driver.ProposeAsync(batch, cancellationToken).ConfigureAwait(false);
         return new MetadataProposal(outcome.Committed, outcome.Offset, outcome.Epoch, outcome.Error);
     }
+
+    public Task<long> ReadBarrierAsync(CancellationToken cancellationToken) => driver.ReadBarrierAsync(cancellationToken);
 }

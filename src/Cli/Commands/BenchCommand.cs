@@ -18,7 +18,7 @@ public static class BenchCommand
 {
     public static Command Build()
     {
-        return new Command("bench", "Measure produce and consume throughput and latency against a running cluster") { Produce(), Consume() };
+        return new Command("bench", "Measure produce and consume throughput and latency against a running cluster") { Produce(), Consume(), QuorumBenchCommand.Build(), QuorumBenchCommand.BuildNode() };
     }
 
     private static Command Produce()

@@ -30,14 +30,15 @@ public static class ClusterCommand
         {
             Description = "Listener address per node: \"per-node\" puts node N on 127.0.0.(N+1) (outbound connections leave from it too), or a comma-separated list of one IP address per node; default: every node on 127.0.0.1",
         };
-        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, brokers, controllers, dir, basePort, detach, timeout, hosts };
+        var set = new Option<string[]>("--set") { Description = "Add a property to every node's generated config: --set key=value (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var up = new Command("up", "Start (or resume) a local cluster and wait until it is ready") { nodes, brokers, controllers, dir, basePort, detach, timeout, hosts, set };
         up.SetAction((p, ct) =>
         {
             int controllerOnly = p.GetValue(controllers);
             var layout = controllerOnly > 0
                 ? DevLayout.Separate(controllerOnly, p.GetValue(brokers))
                 : DevLayout.CombinedWith(p.GetValue(nodes), p.GetValue(brokers));
-            return UpAsync(p, layout, p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), p.GetValue(hosts), ct);
+            return UpAsync(p, layout, p.GetValue(dir)!, p.GetValue(basePort), p.GetValue(detach), p.GetValue(timeout), p.GetValue(hosts), p.GetValue(set) ?? [], ct);
         });
 
         var downDir = new Option<string>("--dir") { Description = "The cluster's directory", DefaultValueFactory = _ => DevCluster.DefaultDirectory };
@@ -86,7 +87,7 @@ public static class ClusterCommand
             : $"{Combined} brokers, controller quorum of {Combined}";
     }
 
-    private static string WriteConfig(string dir, int node, DevLayout layout, int basePort, IReadOnlyList<string> hosts)
+    private static string WriteConfig(string dir, int node, DevLayout layout, int basePort, IReadOnlyList<string> hosts, IReadOnlyList<string> extra)
     {
         string host = DevCluster.Host(hosts, node);
         string nodeDir = Path.GetFullPath(NodeDir(dir, node));
@@ -123,11 +124,12 @@ public static class ClusterCommand
             $"offsets.topic.replication.factor={Math.Min(3, brokers)}",
             "# 10 offsets partitions instead of Kafka's 50: fewer logs to open and load on a laptop.",
             "offsets.topic.num.partitions=10",
+            extra.Count > 0 ? "# From `cluster up --set`:\n" + string.Join('\n', extra) : "",
             "") + "\n");
         return path;
     }
 
-    private static async Task<int> UpAsync(ParseResult parse, DevLayout layout, string dir, int basePort, bool detach, int timeoutSeconds, string? hostList, CancellationToken cancellationToken)
+    private static async Task<int> UpAsync(ParseResult parse, DevLayout layout, string dir, int basePort, bool detach, int timeoutSeconds, string? hostList, string[] extra, CancellationToken cancellationToken)
     {
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
@@ -140,6 +142,11 @@ public static class ClusterCommand
         if (DevCluster.ParseHosts(hostList, nodes, out string? hostsError) is not { } hosts)
         {
             error.WriteLine("kraft: " + hostsError);
+            return ExitCodes.UsageError;
+        }
+        if (extra.FirstOrDefault(e => e.IndexOf('=', StringComparison.Ordinal) <= 0 || e.Contains('\n', StringComparison.Ordinal)) is { } bad)
+        {
+            error.WriteLine($"kraft: --set takes key=value, not '{bad}'");
             return ExitCodes.UsageError;
         }
         string self = SelfCommand();
@@ -158,7 +165,7 @@ public static class ClusterCommand
                 foreach (var p in processes) Stop(p);
                 return ExitCodes.Failure;
             }
-            string config = WriteConfig(dir, node, layout, basePort, hosts);
+            string config = WriteConfig(dir, node, layout, basePort, hosts, extra);
             string log = Path.Combine(NodeDir(dir, node), "server.log");
             var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec {self} server --config \"{config}\" --cluster-id {clusterId} >>\"{log}\" 2>&1"])
             {

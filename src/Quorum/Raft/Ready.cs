@@ -8,8 +8,9 @@ namespace Kraft.Quorum.Raft;
 /// <item>if <see cref="ResetLogTo"/> is set, delete every log entry (the log now starts and ends there);</item>
 /// <item>if <see cref="TruncateLogTo"/> is set, delete the entries at and above it;</item>
 /// <item>if <see cref="DeleteLogBefore"/> is set, delete the entries below it (a snapshot covers them);</item>
-/// <item>append <see cref="EntriesToAppend"/> and fsync the log;</item>
-/// <item>only then send <see cref="Messages"/> (vote grants and fetch offsets acknowledge durable state);</item>
+/// <item>append <see cref="EntriesToAppend"/> and fsync the log; the messages <see cref="MaySendBeforeDurable"/>
+/// allows may leave between the append and the fsync;</item>
+/// <item>only then send the other <see cref="Messages"/> (vote grants and fetch offsets acknowledge durable state);</item>
 /// <item>if <see cref="SnapshotToLoad"/> is set, reset the state machine from it; then apply
 /// <see cref="CommittedEntries"/> in order (skip <see cref="LogEntryKind.LeaderChange"/> entries);</item>
 /// <item>call <see cref="RaftNode.Advance"/> with this bundle before giving the core anything else.</item>
@@ -53,6 +54,20 @@ public sealed class Ready
 
     /// <summary>The log end offset the core had when it built this bundle (the driver's log ends here after step 6).</summary>
     public long LogEndOffset { get; init; }
+
+    /// <summary>
+    /// True when <paramref name="message"/> may be sent before this bundle's log append is fsynced (Raft thesis
+    /// 10.2.1: the leader writes to its own disk in parallel with replicating to its followers). That holds for a
+    /// FetchResponse when the bundle changes nothing but appends: the epoch, leader and log prefix it describes are
+    /// already durable, and the entries it carries acknowledge nothing. The leader counts its own log end towards the
+    /// high watermark only after <see cref="RaftNode.Advance"/>, i.e. after its fsync, so an entry reaches the high
+    /// watermark only once a majority holds it durably, with or without the leader. If the leader crashes before its
+    /// fsync, followers may hold uncommitted entries it lost; the log-up-to-date vote check and truncation on
+    /// divergence handle that as for any uncommitted entry. Everything else (vote grants, fetch requests carrying a
+    /// durable offset, answers in a bundle that writes quorum state, a snapshot or truncates) waits for the fsync.
+    /// </summary>
+    public bool MaySendBeforeDurable(RaftMessage message) =>
+        message is FetchResponse && QuorumState is null && SnapshotToWrite is null && ResetLogTo is null && TruncateLogTo is null;
 }
 
 /// <summary>What the driver recovered from disk when the node starts.</summary>

@@ -47,6 +47,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
     private readonly ElectionTracker _elections = new();
     private readonly CommitLatencyTracker _commitLatency = new();
     private long _gaugesRefreshedAt;
+    private long _appliedBytesSinceSnapshot;
 
     // Published by the driver thread for readers on any thread.
     private volatile RoleInfo _role;
@@ -55,6 +56,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
     private int _pendingCount;
     private long _droppedInbound;
     private long _refusedInbound;
+    private long _snapshotsInstalled;
     private Exception? _fault;
     private volatile RaftGaugeSnapshot _gauges;
     private readonly RaftMetrics _metrics;
@@ -95,7 +97,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(logger);
         options.Raft.Validate();
-        if (options.SnapshotEveryEntries <= 0 || options.InboundQueueCapacity <= 0 || options.MaxPendingProposals <= 0 || options.TickIntervalMs <= 0)
+        if (options.SnapshotEveryEntries <= 0 || options.SnapshotEveryBytes <= 0 || options.InboundQueueCapacity <= 0 || options.MaxPendingProposals <= 0 || options.TickIntervalMs <= 0)
             throw new ArgumentException("RaftDriverOptions bounds must be positive");
         var store = RaftDiskStore.Open(options.Directory, time);
         try
@@ -135,6 +137,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
 
     /// <summary>Messages dropped because the inbound queue was full.</summary>
     public long DroppedInboundMessages => Interlocked.Read(ref _droppedInbound);
+
+    /// <summary>Snapshots this node downloaded from a leader (FetchSnapshot) and installed since it started.</summary>
+    public long SnapshotsInstalled => Interlocked.Read(ref _snapshotsInstalled);
 
     /// <summary>Messages refused because they were addressed to another node or came from this one.</summary>
     public long RefusedInboundMessages => Interlocked.Read(ref _refusedInbound);
@@ -188,6 +193,22 @@ public sealed partial class RaftDriver : IAsyncDisposable
     public Task<ProposalOutcome> ProposeAsync(byte[] payload, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(payload);
+        return ProposeBatchAsync([payload], cancellationToken);
+    }
+
+    /// <summary>
+    /// Proposes several entries with one call (group commit from the caller's side): they are appended
+    /// contiguously in one epoch and written, with everything else appended in the same turn, by one write
+    /// and one fsync. Completes once the last of them commits with that epoch, which by Raft's log-matching
+    /// property means every one of them committed; <see cref="ProposalOutcome.Offset"/> is then the first
+    /// entry's offset. The errors are <see cref="ProposeAsync"/>'s, for the batch as a whole (nothing of a
+    /// batch refused with NOT_LEADER or BACKPRESSURE was appended). Counts as one pending proposal.
+    /// </summary>
+    public Task<ProposalOutcome> ProposeBatchAsync(IReadOnlyList<byte[]> payloads, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(payloads);
+        if (payloads.Count == 0) throw new ArgumentException("a batch needs at least one entry", nameof(payloads));
+        foreach (var payload in payloads) ArgumentNullException.ThrowIfNull(payload, nameof(payloads));
         if (_halted || _stopRequested) return Task.FromResult(new ProposalOutcome(false, -1, -1, ProposalErrors.Stopped));
         if (Interlocked.Increment(ref _pendingCount) > _options.MaxPendingProposals)
         {
@@ -203,7 +224,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
             _ = completion.Task.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration,
                 CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        Enqueue(() => DoPropose(payload, completion), () => completion.TrySetResult(new ProposalOutcome(false, -1, -1, ProposalErrors.Stopped)));
+        // Copied: the driver thread reads the list later, and the caller may reuse its list meanwhile.
+        byte[][] entries = [.. payloads];
+        Enqueue(() => DoPropose(entries, completion), () => completion.TrySetResult(new ProposalOutcome(false, -1, -1, ProposalErrors.Stopped)));
         return completion.Task;
     }
 
@@ -411,9 +434,19 @@ public sealed partial class RaftDriver : IAsyncDisposable
                 FailBarrierEntryFrom(truncateTo);
             }
             if (ready.DeleteLogBefore is { } deleteBefore) _store.DeleteLogBefore(deleteBefore);
+            int sentEarly = 0;
             if (ready.EntriesToAppend.Count > 0)
             {
                 _store.Append(ready.EntriesToAppend);
+                // Followers write these entries while we fsync them: a commit then waits for the slower of the two
+                // fsyncs rather than for both in turn (see Ready.MaySendBeforeDurable for why this is safe).
+                foreach (var message in ready.Messages)
+                {
+                    if (!ready.MaySendBeforeDurable(message)) continue;
+                    ObserveOutbound(message);
+                    _transport.Send(message);
+                    sentEarly++;
+                }
                 _store.Flush();
                 if (_node.Role == RaftRole.Leader)
                 {
@@ -426,6 +459,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
             if (durableTime.TotalMilliseconds > SlowDiskWarningMs) LogSlowDisk(NodeId, (long)durableTime.TotalMilliseconds, ready.EntriesToAppend.Count, ready.QuorumState is not null, ready.SnapshotToWrite is not null);
             foreach (var message in ready.Messages)
             {
+                if (sentEarly > 0 && ready.MaySendBeforeDurable(message)) continue; // already sent before the fsync
                 ObserveOutbound(message);
                 _transport.Send(message);
             }
@@ -446,9 +480,12 @@ public sealed partial class RaftDriver : IAsyncDisposable
             if (ready.SnapshotToLoad is { } snapshotToLoad)
             {
                 _stateMachine.OnSnapshotLoad(snapshotToLoad);
+                LogSnapshotInstalled(NodeId, snapshotToLoad.Id.Offset, snapshotToLoad.Id.Epoch, snapshotToLoad.Bytes.Length);
+                Interlocked.Increment(ref _snapshotsInstalled);
                 // Entries the snapshot covers can no longer be matched against their epochs.
                 FailPendingBelow(snapshotToLoad.Id.Offset, ProposalErrors.LeadershipLost);
                 _appliedSinceSnapshot = 0;
+                _appliedBytesSinceSnapshot = 0;
             }
             if (ready.CommittedEntries.Count > 0)
             {
@@ -460,11 +497,12 @@ public sealed partial class RaftDriver : IAsyncDisposable
                     if (_pending.Remove(entry.Offset, out var p))
                     {
                         p.Completion.TrySetResult(entry.Epoch == p.Epoch
-                            ? new ProposalOutcome(true, entry.Offset, entry.Epoch, null)
+                            ? new ProposalOutcome(true, p.BaseOffset, entry.Epoch, null)
                             : new ProposalOutcome(false, entry.Offset, p.Epoch, ProposalErrors.Lost));
                     }
                 }
                 _appliedSinceSnapshot += ready.CommittedEntries.Count;
+                foreach (var entry in ready.CommittedEntries) _appliedBytesSinceSnapshot += entry.Payload.Length;
             }
             long highWatermarkBefore = Volatile.Read(ref _highWatermark);
             _node.Advance(ready);
@@ -500,8 +538,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
 
     private void MaybeSnapshot()
     {
-        if (_appliedSinceSnapshot < _options.SnapshotEveryEntries) return;
+        if (_appliedSinceSnapshot < _options.SnapshotEveryEntries && _appliedBytesSinceSnapshot < _options.SnapshotEveryBytes) return;
         _appliedSinceSnapshot = 0;
+        _appliedBytesSinceSnapshot = 0;
         long endOffset = _node.AppliedOffset;
         if (endOffset <= _node.Log.StartOffset) return;
         byte[]? bytes = _stateMachine.TakeSnapshot(endOffset);
@@ -511,14 +550,16 @@ public sealed partial class RaftDriver : IAsyncDisposable
         ProcessReadies();
     }
 
-    private void DoPropose(byte[] payload, TaskCompletionSource<ProposalOutcome> completion)
+    private void DoPropose(IReadOnlyList<byte[]> payloads, TaskCompletionSource<ProposalOutcome> completion)
     {
         if (completion.Task.IsCompleted) return; // cancelled while queued
-        var result = _node.Propose([payload]);
+        var result = _node.Propose(payloads);
         switch (result.Status)
         {
             case ProposeStatus.Accepted:
-                _pending.Add(result.BaseOffset, new PendingProposal(result.Epoch, completion));
+                // Keyed by the batch's last offset: a truncation that removes any of its entries removes that one
+                // too (FailPendingFrom), and its commit in this epoch implies the commit of all the earlier ones.
+                _pending.Add(result.LastOffset, new PendingProposal(result.Epoch, result.BaseOffset, completion));
                 break;
             case ProposeStatus.NotLeader:
                 completion.TrySetResult(new ProposalOutcome(false, -1, result.Epoch, ProposalErrors.NotLeader));
@@ -676,7 +717,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
 
     private sealed record BarrierEntry(long Offset, int Epoch, List<TaskCompletionSource<long>> Readers);
 
-    private sealed record PendingProposal(int Epoch, TaskCompletionSource<ProposalOutcome> Completion);
+    private sealed record PendingProposal(int Epoch, long BaseOffset, TaskCompletionSource<ProposalOutcome> Completion);
 
     private sealed class ReadBarrier(int epoch, long index, TaskCompletionSource<long> completion)
     {
@@ -707,6 +748,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Raft node {NodeId} took a snapshot up to offset {Offset} (epoch {Epoch}, {Bytes} bytes)")]
     private partial void LogSnapshot(NodeId nodeId, long offset, int epoch, int bytes);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Information, Message = "Raft node {NodeId} installed a snapshot fetched from the leader (FetchSnapshot) up to offset {Offset} (epoch {Epoch}, {Bytes} bytes)")]
+    private partial void LogSnapshotInstalled(NodeId nodeId, long offset, int epoch, int bytes);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Critical, Message = "Raft node {NodeId} stopped: the driver hit an unrecoverable error (core invariant, disk or state machine); the node must restart")]
     private partial void LogDriverFailed(Exception exception, NodeId nodeId);

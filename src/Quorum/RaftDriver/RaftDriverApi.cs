@@ -37,6 +37,12 @@ public sealed record RaftDriverOptions(string Directory, RaftOptions Raft)
     /// <summary>Take a snapshot after this many entries were applied since the last one.</summary>
     public int SnapshotEveryEntries { get; init; } = 10_000;
 
+    /// <summary>
+    /// Also take a snapshot once the payloads applied since the last one add up to this many bytes (Kafka's
+    /// <c>metadata.log.max.record.bytes.between.snapshots</c>, default 20 MiB); whichever bound comes first.
+    /// </summary>
+    public long SnapshotEveryBytes { get; init; } = 20L << 20;
+
     /// <summary>Received messages waiting for the driver thread beyond this many are dropped (and counted).</summary>
     public int InboundQueueCapacity { get; init; } = 10_000;
 

@@ -18,10 +18,12 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <param name="nodes">Combined (controller+broker) nodes, ids 1..nodes.</param>
     /// <param name="brokers">Broker-only nodes (Raft observers) after them, ids nodes+1..nodes+brokers.</param>
-    public LocalCluster(int nodes = 3, int brokers = 0)
+    /// <param name="extraProperties">key=value lines added to every node's config (`cluster up --set`).</param>
+    public LocalCluster(int nodes = 3, int brokers = 0, params string[] extraProperties)
     {
         Nodes = nodes + brokers;
         BrokerOnly = brokers;
+        ExtraProperties = extraProperties;
         Directory = Path.Combine(Path.GetTempPath(), "kraft-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         BasePort = FreeBasePort();
     }
@@ -31,6 +33,9 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>How many of the <see cref="Nodes"/> are broker-only (the last ones).</summary>
     public int BrokerOnly { get; }
+
+    /// <summary>key=value lines added to every node's generated config (`cluster up --set`).</summary>
+    public IReadOnlyList<string> ExtraProperties { get; }
     public string Directory { get; }
     public int BasePort { get; }
     public string Bootstrap => string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"127.0.0.1:{BasePort + n - 1}"));
@@ -91,8 +96,10 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var (code, output, error) = await Kraft("cluster", "up", "--detach", "--nodes", (Nodes - BrokerOnly).ToString(CultureInfo.InvariantCulture),
-            "--brokers", BrokerOnly.ToString(CultureInfo.InvariantCulture), "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90");
+        string[] args = ["cluster", "up", "--detach", "--nodes", (Nodes - BrokerOnly).ToString(CultureInfo.InvariantCulture),
+            "--brokers", BrokerOnly.ToString(CultureInfo.InvariantCulture), "--dir", Directory, "--base-port", BasePort.ToString(CultureInfo.InvariantCulture), "--timeout", "90",
+            .. ExtraProperties.SelectMany(p => new[] { "--set", p })];
+        var (code, output, error) = await Kraft(args);
         if (code != 0)
         {
             throw new InvalidOperationException($"cluster up failed ({code}): {output} {error}\n{Logs()}");

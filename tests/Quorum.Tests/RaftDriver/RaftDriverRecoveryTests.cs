@@ -228,6 +228,43 @@ public sealed class RaftDriverRecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_proposal_appends_contiguous_entries_and_answers_once_with_the_first_offset()
+    {
+        var machine = new ListStateMachine();
+        await using var driver = Driver.Open(Options(), new NoTransport(), machine, TimeProvider.System, NullLogger.Instance);
+        driver.Start();
+        await WaitForAsync(() => driver.Role.Role == RaftRole.Leader, "a lone voter elects itself");
+        var first = await driver.ProposeBatchAsync([.. Enumerable.Range(0, 100).Select(i => Encoding.UTF8.GetBytes($"a{i}"))], CancellationToken.None);
+        var second = await driver.ProposeBatchAsync(["b0"u8.ToArray(), "b1"u8.ToArray()], CancellationToken.None);
+
+        Assert.True(first.Committed, first.Error);
+        Assert.True(second.Committed, second.Error);
+        Assert.Equal(first.Offset + 100, second.Offset); // the first batch took 100 contiguous offsets
+        Assert.Equal([.. Enumerable.Range(0, 100).Select(i => $"a{i}"), "b0", "b1"], machine.Values);
+        Assert.True(driver.AppliedOffset >= second.Offset + 2, "the answer comes after the whole batch was applied");
+        await Assert.ThrowsAsync<ArgumentException>(() => driver.ProposeBatchAsync([], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_snapshot_is_taken_once_the_applied_payload_bytes_reach_the_byte_bound()
+    {
+        var machine = new ListStateMachine();
+        var options = Options(snapshotEvery: 1_000_000) with { SnapshotEveryBytes = 1000 };
+        await using (var driver = Driver.Open(options, new NoTransport(), machine, TimeProvider.System, NullLogger.Instance))
+        {
+            driver.Start();
+            await WaitForAsync(() => driver.Role.Role == RaftRole.Leader, "a lone voter elects itself");
+            var outcome = await driver.ProposeBatchAsync([new byte[600]], CancellationToken.None);
+            Assert.True(outcome.Committed, outcome.Error);
+            await Task.Yield();
+            Assert.Empty(Directory.GetFiles(Path.Combine(_directory, "snapshots"))); // 600 bytes: below the bound
+            outcome = await driver.ProposeBatchAsync([new byte[600]], CancellationToken.None);
+            Assert.True(outcome.Committed, outcome.Error);
+            await WaitForAsync(() => Directory.GetFiles(Path.Combine(_directory, "snapshots")).Length == 1, "1,200 bytes applied: a snapshot");
+        }
+    }
+
+    [Fact]
     public async Task With_a_barrier_payload_a_read_barrier_commits_one_entry_and_returns_the_offset_after_it()
     {
         var machine = new ListStateMachine();
