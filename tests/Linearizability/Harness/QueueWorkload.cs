@@ -88,41 +88,72 @@ public sealed class QueueWorkload(RunOptions options, ProcessCluster cluster, Hi
     }
 
     /// <summary>
-    /// Waits until every partition has a leader and a full ISR (the replication factor); returns null when it
-    /// does, or a description of what is still missing at the deadline.
+    /// Waits until every node answers Metadata and they all agree, for every partition, on the leader and its epoch,
+    /// with a full ISR (the replication factor); returns null when they do, or a description of what is still missing
+    /// at the deadline. Asking every node, not any one, matters after a partition heals: a node that was cut off may
+    /// still believe it leads at an old epoch with a full ISR, and a final read served by it would miss records the
+    /// new leader acknowledged (it has not yet learned the new epoch and truncated its divergent tail).
     /// </summary>
     public async Task<string?> WaitForIsrsAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
         string problem = "no metadata";
-        int attempt = 0;
         while (DateTime.UtcNow < deadline)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            await using var client = NewClient(attempt++, "jepsen-isr");
-            try
+            problem = await IsrProblemAsync(cancellationToken).ConfigureAwait(false) ?? "";
+            if (problem.Length == 0)
             {
-                var metadata = await client.MetadataAsync([Topic], cancellationToken).ConfigureAwait(false);
-                var partitions = metadata.Topics.SelectMany(t => t.Partitions).ToList();
-                var missing = partitions.Where(p => p.LeaderId < 0 || p.IsrNodes.Count < ReplicationFactor).ToList();
-                if (partitions.Count == options.Partitions && missing.Count == 0)
-                {
-                    return null;
-                }
-
-                problem = partitions.Count != options.Partitions
-                    ? $"{partitions.Count} of {options.Partitions} partitions in metadata"
-                    : string.Join("; ", missing.Select(p => $"partition {p.PartitionIndex}: leader {p.LeaderId}, isr [{string.Join(',', p.IsrNodes)}]"));
+                return null;
             }
-            catch (KafkaClientException e)
-            {
-                problem = e.Message;
-            }
-
             await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
         }
 
         return problem;
+    }
+
+    /// <summary>What keeps the nodes from agreeing on full ISRs right now, or null when nothing does.</summary>
+    private async Task<string?> IsrProblemAsync(CancellationToken cancellationToken)
+    {
+        var views = new List<(string Server, Dictionary<int, (int Leader, int Epoch, int Isr)> Partitions)>();
+        foreach (var server in cluster.BootstrapServers)
+        {
+            await using var client = new KafkaClient(new KafkaClientOptions
+            {
+                BootstrapServers = [server],
+                RequestTimeout = TimeSpan.FromSeconds(3),
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+                ClientId = "jepsen-isr",
+            });
+            try
+            {
+                var metadata = await client.MetadataAsync([Topic], cancellationToken).ConfigureAwait(false);
+                views.Add((server, metadata.Topics.SelectMany(t => t.Partitions).ToDictionary(p => p.PartitionIndex, p => (p.LeaderId, p.LeaderEpoch, p.IsrNodes.Count))));
+            }
+            catch (KafkaClientException e)
+            {
+                return $"{server}: {e.Message}";
+            }
+        }
+
+        for (int partition = 0; partition < options.Partitions; partition++)
+        {
+            var seen = views.Select(v => (v.Server, Found: v.Partitions.TryGetValue(partition, out var p), State: p)).ToList();
+            if (seen.FirstOrDefault(v => !v.Found) is { Server: not null } absent)
+            {
+                return $"partition {partition} missing from {absent.Server}'s metadata";
+            }
+            var first = seen[0].State;
+            if (first.Leader < 0 || first.Isr < ReplicationFactor)
+            {
+                return $"partition {partition}: leader {first.Leader}, {first.Isr} in ISR";
+            }
+            if (seen.FirstOrDefault(v => v.State != first) is { Server: not null } stale)
+            {
+                return $"partition {partition}: {stale.Server} sees leader {stale.State.Leader} epoch {stale.State.Epoch}, {seen[0].Server} sees leader {first.Leader} epoch {first.Epoch}";
+            }
+        }
+        return null;
     }
 
     /// <summary>
