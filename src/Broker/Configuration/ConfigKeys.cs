@@ -98,6 +98,12 @@ public static class ConfigKeys
         new("log.index.size.max.bytes", ConfigType.Int, "10485760", "Maximum size of an offset index file.", Min: 4),
         new("log.flush.interval.messages", ConfigType.Long, "9223372036854775807", "Messages appended before a partition log is fsynced (durability comes from replication).", Min: 1),
         new("log.flush.interval.ms", ConfigType.Long, null, "Time before a partition log is fsynced; unset: no time-based flush.", Min: 0),
+        new("log.cleanup.policy", ConfigType.List, "delete", "Default cleanup.policy of topics: delete (retention), compact (latest record per key), or both.", ValidValues: ["delete", "compact"]),
+        new("log.cleaner.enable", ConfigType.Boolean, "true", "Run the log cleaner thread (compaction of cleanup.policy=compact topics, __consumer_offsets included)."),
+        new("log.cleaner.backoff.ms", ConfigType.Long, "15000", "Sleep of the log cleaner when no log needs cleaning.", Min: 0),
+        new("log.cleaner.dedupe.buffer.size", ConfigType.Long, "134217728", "Memory for the cleaner's key map (24 bytes per key); bounds the work of one pass.", Min: 24),
+        new("log.cleaner.min.cleanable.ratio", ConfigType.String, "0.5", "Default min.cleanable.dirty.ratio: clean a log when dirty bytes / cleanable bytes reach this."),
+        new("log.cleaner.delete.retention.ms", ConfigType.Long, "86400000", "Default delete.retention.ms: how long tombstones are kept after their key's data.", Min: 0),
 
         // Replication and leadership.
         new("replica.lag.time.max.ms", ConfigType.Long, "30000", "A follower not caught up this long leaves the ISR.", Min: 1),
@@ -122,6 +128,7 @@ public static class ConfigKeys
         new("offsets.topic.replication.factor", ConfigType.Short, "3", "Replication factor of __consumer_offsets.", Min: 1),
         new("offsets.topic.segment.bytes", ConfigType.Int, "104857600", "Segment size of __consumer_offsets.", Min: 1),
         new("offsets.retention.minutes", ConfigType.Int, "10080", "How long committed offsets of an empty group are kept.", Min: 1),
+        new("offsets.retention.check.interval.ms", ConfigType.Long, "600000", "How often the coordinator looks for expired offsets.", Min: 1),
         new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000", "Wait for more members before the first rebalance of an empty group.", Min: 0),
         new("group.min.session.timeout.ms", ConfigType.Int, "6000", "Smallest session timeout a consumer may ask for.", Min: 0),
         new("group.max.session.timeout.ms", ConfigType.Int, "1800000", "Largest session timeout a consumer may ask for.", Min: 0),
@@ -141,7 +148,6 @@ public static class ConfigKeys
         new("socket.receive.buffer.bytes", ConfigType.Int, "102400", "SO_RCVBUF.", Min: -1, Use: ConfigUse.Ignored, Note: "operating-system defaults are used"),
         new("num.recovery.threads.per.data.dir", ConfigType.Int, "1", "Log recovery threads per directory.", Min: 1, Use: ConfigUse.Ignored, Note: "recovery is sequential"),
         new("compression.type", ConfigType.String, "producer", "Compression applied by the broker.", ValidValues: ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"], Use: ConfigUse.Ignored, Note: "batches are stored as the producer sent them (producer)"),
-        new("log.cleanup.policy", ConfigType.List, "delete", "Retention policy.", ValidValues: ["delete", "compact"], Use: ConfigUse.Ignored, Note: "only delete is implemented"),
         new("log.message.timestamp.type", ConfigType.String, "CreateTime", "Timestamp kept in batches.", ValidValues: ["CreateTime", "LogAppendTime"], Use: ConfigUse.Ignored, Note: "CreateTime is kept"),
         new("log.preallocate", ConfigType.Boolean, "false", "Zero-fill partition segments ahead of their data (fast fsyncs; worth it with log.flush.interval.messages=1)."),
         new("max.connections", ConfigType.Int, "2147483647", "Connection limit.", Min: 0, Use: ConfigUse.Ignored, Note: "not enforced yet"),

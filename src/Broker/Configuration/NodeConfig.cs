@@ -72,6 +72,14 @@ public sealed record NodeConfig
     /// <summary>Null: no time-based flush of partition logs.</summary>
     public long? LogFlushIntervalMs { get; init; }
 
+    // Log compaction (log.cleanup.policy, log.cleaner.*).
+    public string LogCleanupPolicy { get; init; } = "delete";
+    public bool LogCleanerEnable { get; init; } = true;
+    public long LogCleanerBackoffMs { get; init; } = 15000;
+    public long LogCleanerDedupeBufferSize { get; init; } = 134217728;
+    public double LogCleanerMinCleanableRatio { get; init; } = 0.5;
+    public long LogCleanerDeleteRetentionMs { get; init; } = 86400000;
+
     // Replication and leadership.
     public long ReplicaLagTimeMaxMs { get; init; } = 30000;
     public int ReplicaFetchMaxBytes { get; init; } = 1048576;
@@ -95,6 +103,7 @@ public sealed record NodeConfig
     public short OffsetsTopicReplicationFactor { get; init; } = 3;
     public int OffsetsTopicSegmentBytes { get; init; } = 104857600;
     public int OffsetsRetentionMinutes { get; init; } = 10080;
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600000;
     public int GroupInitialRebalanceDelayMs { get; init; } = 3000;
     public int GroupMinSessionTimeoutMs { get; init; } = 6000;
     public int GroupMaxSessionTimeoutMs { get; init; } = 1800000;
@@ -222,6 +231,12 @@ public sealed record NodeConfig
             LogFlushIntervalMessages = r.Long("log.flush.interval.messages")!.Value,
             LogPreallocate = r.Bool("log.preallocate"),
             LogFlushIntervalMs = r.Long("log.flush.interval.ms"),
+            LogCleanupPolicy = r.String("log.cleanup.policy") ?? "delete",
+            LogCleanerEnable = r.Bool("log.cleaner.enable"),
+            LogCleanerBackoffMs = r.Long("log.cleaner.backoff.ms")!.Value,
+            LogCleanerDedupeBufferSize = r.Long("log.cleaner.dedupe.buffer.size")!.Value,
+            LogCleanerMinCleanableRatio = double.TryParse(r.String("log.cleaner.min.cleanable.ratio"), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double ratio) ? Math.Clamp(ratio, 0, 1) : 0.5,
+            LogCleanerDeleteRetentionMs = r.Long("log.cleaner.delete.retention.ms")!.Value,
             ReplicaLagTimeMaxMs = r.Long("replica.lag.time.max.ms")!.Value,
             ReplicaFetchMaxBytes = r.Int("replica.fetch.max.bytes")!.Value,
             ReplicaFetchMinBytes = r.Int("replica.fetch.min.bytes")!.Value,
@@ -242,6 +257,7 @@ public sealed record NodeConfig
             OffsetsTopicReplicationFactor = (short)r.Long("offsets.topic.replication.factor")!.Value,
             OffsetsTopicSegmentBytes = r.Int("offsets.topic.segment.bytes")!.Value,
             OffsetsRetentionMinutes = r.Int("offsets.retention.minutes")!.Value,
+            OffsetsRetentionCheckIntervalMs = r.Long("offsets.retention.check.interval.ms")!.Value,
             GroupInitialRebalanceDelayMs = r.Int("group.initial.rebalance.delay.ms")!.Value,
             GroupMinSessionTimeoutMs = r.Int("group.min.session.timeout.ms")!.Value,
             GroupMaxSessionTimeoutMs = r.Int("group.max.session.timeout.ms")!.Value,

@@ -50,6 +50,7 @@ public sealed partial class KraftNode : IAsyncDisposable
     private KafkaServer? _controllerServer;
     private KafkaServer? _brokerServer;
     private ReplicaManager? _replicas;
+    private LogCleaner? _cleaner;
     private ReplicaFetcherManager? _fetchers;
     private ControllerChannel? _channel;
     private BrokerLifecycle? _lifecycle;
@@ -72,6 +73,9 @@ public sealed partial class KraftNode : IAsyncDisposable
     public BrokerLifecycle? Lifecycle => _lifecycle;
     public ReplicaManager? Replicas => _replicas;
     public GroupCoordinatorService? Groups => _groups;
+
+    /// <summary>The log cleaner (compaction of cleanup.policy=compact logs); null on a controller-only node.</summary>
+    public LogCleaner? Cleaner => _cleaner;
 
     private bool IsController => _config.ProcessRoles.HasFlag(ProcessRoles.Controller);
     private bool IsBroker => _config.ProcessRoles.HasFlag(ProcessRoles.Broker);
@@ -205,7 +209,7 @@ public sealed partial class KraftNode : IAsyncDisposable
                 FlushIntervalMs = _config.LogFlushIntervalMs ?? long.MaxValue,
                 Preallocate = _config.LogPreallocate,
             };
-            _replicas = new ReplicaManager(_config.NodeId, dataDirectory, _ => logConfig,
+            _replicas = new ReplicaManager(_config.NodeId, dataDirectory, topic => LogConfigFor(topic, logConfig),
                 new ReplicationConfig { ReplicaLagTimeMaxMs = _config.ReplicaLagTimeMaxMs, MinInSyncReplicas = _config.MinInsyncReplicas },
                 time, (partition, request) => _lifecycle?.RequestIsrChange(partition, request));
             _fetchers = new ReplicaFetcherManager(_config.NodeId, _replicas, () => View, ClientOptions($"replica-fetcher-{_config.NodeId}"), _loggers.CreateLogger("Kraft.ReplicaFetcher"))
@@ -257,6 +261,11 @@ public sealed partial class KraftNode : IAsyncDisposable
             _background.Add(Task.Run(() => MetadataApplierLoopAsync(_stopping.Token)));
             _background.Add(Task.Run(() => ReplicaTickLoopAsync(_stopping.Token)));
             _groups.Start();
+            var replicas = _replicas;
+            _cleaner = new LogCleaner(() => replicas.Partitions.Select(p => new CleanerCandidate(p.Log, p.HighWatermark)),
+                new LogCleanerConfig { Enable = _config.LogCleanerEnable, BackoffMs = _config.LogCleanerBackoffMs, DedupeBufferSize = _config.LogCleanerDedupeBufferSize },
+                (what, e) => LogCleanerFailed(what, e));
+            _cleaner.Start();
         }
         LogStarted(_config.NodeId, _brokerServer?.BoundEndpoint, _controllerServer?.BoundEndpoint);
     }
@@ -316,6 +325,31 @@ public sealed partial class KraftNode : IAsyncDisposable
         ConnectTimeout = TimeSpan.FromSeconds(2),
     };
 
+    /// <summary>
+    /// A topic's log settings: the broker's log.* defaults overridden by the topic's own configs (cleanup.policy,
+    /// delete.retention.ms, min.cleanable.dirty.ratio, segment.bytes, segment.ms), read when the log is opened.
+    /// __consumer_offsets is compacted unless its own config says otherwise, as in Kafka, where the coordinator
+    /// creates it with cleanup.policy=compact and segment.bytes=offsets.topic.segment.bytes.
+    /// </summary>
+    private LogConfig LogConfigFor(string topic, LogConfig defaults)
+    {
+        var image = _controller!.Publisher.Image;
+        string? Own(string name) => image.ConfigValue(new ConfigResource(ConfigResourceType.Topic, topic), name);
+        long? OwnLong(string name) => long.TryParse(Own(name), System.Globalization.CultureInfo.InvariantCulture, out long v) ? v : null;
+        bool offsetsTopic = topic == GroupCoordinatorService.OffsetsTopic;
+        var (compact, delete) = LogConfig.ParseCleanupPolicy(Own("cleanup.policy") ?? (offsetsTopic ? "compact" : _config.LogCleanupPolicy));
+        return defaults with
+        {
+            Compact = compact,
+            DeleteByRetention = delete,
+            DeleteRetentionMs = OwnLong("delete.retention.ms") ?? _config.LogCleanerDeleteRetentionMs,
+            MinCleanableDirtyRatio = double.TryParse(Own("min.cleanable.dirty.ratio"), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double ratio)
+                ? ratio : _config.LogCleanerMinCleanableRatio,
+            SegmentBytes = OwnLong("segment.bytes") ?? (offsetsTopic ? _config.OffsetsTopicSegmentBytes : defaults.SegmentBytes),
+            SegmentMs = OwnLong("segment.ms") ?? defaults.SegmentMs,
+        };
+    }
+
     /// <summary>min.insync.replicas of <paramref name="topic"/>: its topic config, else the dynamic broker default, else this node's setting.</summary>
     public int MinInSyncReplicasFor(string topic)
     {
@@ -346,6 +380,7 @@ public sealed partial class KraftNode : IAsyncDisposable
             GroupMinSessionTimeoutMs = config.GroupMinSessionTimeoutMs,
             GroupMaxSessionTimeoutMs = config.GroupMaxSessionTimeoutMs,
             OffsetsRetentionMinutes = config.OffsetsRetentionMinutes,
+            OffsetsRetentionCheckIntervalMs = config.OffsetsRetentionCheckIntervalMs,
         },
     };
 
@@ -469,6 +504,7 @@ public sealed partial class KraftNode : IAsyncDisposable
         if (_driver is not null) await _driver.DisposeAsync().ConfigureAwait(false);
         if (_raftListener is not null) await _raftListener.DisposeAsync().ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
+        _cleaner?.Dispose(); // before the logs close: a pass in progress finishes or abandons its swap first
         _replicas?.Dispose();
         _controller?.Dispose();
         _stopping.Dispose();
@@ -476,6 +512,9 @@ public sealed partial class KraftNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Node {NodeId} started: broker listener {Broker}, controller listener {Controller}")]
     private partial void LogStarted(int nodeId, IPEndPoint? broker, IPEndPoint? controller);
+
+    [LoggerMessage(EventId = 520, Level = LogLevel.Warning, Message = "Log cleaner: {What}")]
+    private partial void LogCleanerFailed(string what, Exception exception);
 
     [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Applying metadata failed")]
     private partial void LogApplyFailed(Exception exception);

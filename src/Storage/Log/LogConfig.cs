@@ -50,5 +50,30 @@ public sealed record LogConfig
     /// </summary>
     public string MetricsLogKind { get; init; } = StorageMetrics.PartitionLog;
 
+    // --- Log compaction (see LogCleanerCore and SegmentedLog.Cleaning.cs) ---
+
+    /// <summary>log.cleanup.policy / cleanup.policy contains "compact": the log cleaner keeps the latest record per key.</summary>
+    public bool Compact { get; init; }
+
+    /// <summary>log.cleanup.policy / cleanup.policy contains "delete": retention deletes old segments (Kafka's default policy).</summary>
+    public bool DeleteByRetention { get; init; } = true;
+
+    /// <summary>log.cleaner.min.cleanable.ratio / min.cleanable.dirty.ratio: clean when dirty bytes / cleanable bytes reach this.</summary>
+    public double MinCleanableDirtyRatio { get; init; } = 0.5;
+
+    /// <summary>log.cleaner.delete.retention.ms / delete.retention.ms: how long a tombstone outlives its key's data (1 day).</summary>
+    public long DeleteRetentionMs { get; init; } = 24L * 3600 * 1000;
+
+    /// <summary>Parses cleanup.policy ("delete", "compact", "compact,delete") into (Compact, DeleteByRetention).</summary>
+    public static (bool Compact, bool Delete) ParseCleanupPolicy(string? policy)
+    {
+        if (string.IsNullOrWhiteSpace(policy))
+        {
+            return (false, true);
+        }
+        var parts = policy.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return (parts.Contains("compact", StringComparer.OrdinalIgnoreCase), parts.Contains("delete", StringComparer.OrdinalIgnoreCase));
+    }
+
     public static LogConfig Default { get; } = new();
 }

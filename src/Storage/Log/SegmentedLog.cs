@@ -16,7 +16,7 @@ namespace Kraft.Storage.Log;
 /// <para>Thread-safety: every public member takes one lock, so a single writer and many readers may
 /// call in from any thread. Reads copy bytes out under the lock.</para>
 /// </summary>
-public sealed class SegmentedLog : IDisposable
+public sealed partial class SegmentedLog : IDisposable
 {
     private const string RecoveryPointFile = "recovery-point-checkpoint";
     private const string LogStartFile = "log-start-offset-checkpoint";
@@ -90,6 +90,7 @@ public sealed class SegmentedLog : IDisposable
         {
             File.Delete(stale);
         }
+        CompleteInterruptedCleaning(); // log compaction: finish or discard a half-done segment swap (SegmentedLog.Cleaning.cs)
         var bases = new List<long>();
         foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*.log"))
         {
@@ -639,6 +640,10 @@ public sealed class SegmentedLog : IDisposable
         lock (_lock)
         {
             ThrowIfDisposed();
+            if (!Config.DeleteByRetention)
+            {
+                return 0; // cleanup.policy=compact without delete: only the log cleaner removes data
+            }
             long now = NowMs;
             long total = _segments.Sum(s => s.Size);
             int deleted = 0;

@@ -191,6 +191,7 @@ public sealed partial class GroupCoordinatorService : IAsyncDisposable
                 shard.Gate.Release();
             }
             LogLoaded(OffsetsTopic, shard.PartitionIndex, shard.LeaderEpoch, records.Count, state.GroupIds.Count(), NowMs - started);
+            _recordsReadOnLoad[shard.PartitionIndex] = records.Count;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -353,7 +354,14 @@ public sealed partial class GroupCoordinatorService : IAsyncDisposable
                 timeoutMs = 30_000,
                 Topics =
                 [
-                    new CreateTopicsRequest.CreatableTopic { Name = OffsetsTopic, NumPartitions = _config.OffsetsTopicNumPartitions, ReplicationFactor = replicationFactor },
+                    new CreateTopicsRequest.CreatableTopic
+                    {
+                        Name = OffsetsTopic,
+                        NumPartitions = _config.OffsetsTopicNumPartitions,
+                        ReplicationFactor = replicationFactor,
+                        // As Kafka: the log cleaner keeps the latest record per key (offset commits, group metadata).
+                        Configs = [new CreateTopicsRequest.CreatableTopicConfig { Name = "cleanup.policy", Value = "compact" }],
+                    },
                 ],
             }, cancellationToken).ConfigureAwait(false);
             var result = response.Topics.FirstOrDefault();
@@ -681,6 +689,11 @@ public sealed partial class GroupCoordinatorService : IAsyncDisposable
         Volatile.Read(ref _shards).TryGetValue(partition, out var s) ? s.Loading : Task.CompletedTask;
 
     /// <summary>Whether the shard of <paramref name="partition"/> is loaded (tests, health).</summary>
+    /// <summary>How many records the last load of an offsets partition replayed (compaction makes this shrink).</summary>
+    public int? RecordsReadOnLastLoad(int partition) => _recordsReadOnLoad.TryGetValue(partition, out int n) ? n : null;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> _recordsReadOnLoad = new();
+
     public bool IsLoaded(int partition) => Volatile.Read(ref _shards).TryGetValue(partition, out var s) && s.State is not null && !s.Unloaded;
 
     public async ValueTask DisposeAsync()
