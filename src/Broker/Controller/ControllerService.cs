@@ -25,25 +25,26 @@ public sealed record MetadataProposal(bool Committed, long Offset, int Epoch, st
 /// gets NOT_CONTROLLER.</para>
 /// <para>The controller becomes active when the Raft leader's own LeaderChange entry commits: at that point every
 /// entry of earlier epochs has been applied, so its image is complete.</para>
+/// <para>The rules themselves (rollback, activation, what to do with a failed proposal) live in the pure
+/// <see cref="ControllerHost"/>, which the deterministic simulator runs too; this class adds the lock, the clock,
+/// the Raft proposal and the publisher.</para>
 /// Thread-safety: every member may be called from any thread.
 /// </summary>
 public sealed partial class ControllerService
 {
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
-    private readonly QuorumController _controller;
+    private readonly ControllerHost _host;
     private readonly MetadataPublisher _publisher;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _localNodeId;
     private IMetadataLog? _log;
-    private bool _leading;
-    private int _leaderEpoch = -1;
 
     public ControllerService(int localNodeId, ControllerConfig config, TimeProvider time, ILogger logger)
     {
         _localNodeId = localNodeId;
-        _controller = new QuorumController(config, MetadataImage.Empty);
+        _host = new ControllerHost(config, MetadataImage.Empty);
         _publisher = new MetadataPublisher();
         _time = time;
         _logger = logger;
@@ -52,10 +53,10 @@ public sealed partial class ControllerService
     /// <summary>This node's committed metadata (what its broker serves).</summary>
     public MetadataPublisher Publisher => _publisher;
 
-    public bool IsActive { get { lock (_lock) { return _controller.IsActive; } } }
+    public bool IsActive { get { lock (_lock) { return _host.IsActive; } } }
 
     /// <summary>The committed image as the controller holds it (DescribeConfigs, reassignments).</summary>
-    public MetadataImage CommittedImage { get { lock (_lock) { return _controller.CommittedImage; } } }
+    public MetadataImage CommittedImage { get { lock (_lock) { return _host.CommittedImage; } } }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -66,11 +67,8 @@ public sealed partial class ControllerService
     {
         lock (_lock)
         {
-            _leading = leading;
-            _leaderEpoch = epoch;
-            if (!leading && _controller.IsActive)
+            if (_host.OnRoleChange(leading, epoch))
             {
-                _controller.ResetToCommitted();
                 LogDeactivated(_localNodeId, epoch);
             }
         }
@@ -79,13 +77,12 @@ public sealed partial class ControllerService
     /// <summary>A committed Raft entry (driver thread, log order). <paramref name="isLeaderChange"/>: the Raft layer's own epoch marker.</summary>
     public void ApplyCommitted(byte[] payload, bool isLeaderChange, long offset, int epoch)
     {
-        IReadOnlyList<MetadataRecord> batch = isLeaderChange || payload.Length == 0 ? [] : MetadataRecordCodec.DecodeBatch(payload);
+        IReadOnlyList<MetadataRecord> batch;
         lock (_lock)
         {
-            _controller.ReplayCommitted(batch, offset, epoch);
-            if (isLeaderChange && _leading && epoch == _leaderEpoch && !_controller.IsActive)
+            (batch, bool activated) = _host.ApplyCommitted(payload, isLeaderChange, offset, epoch, NowMs);
+            if (activated)
             {
-                _controller.Activate(epoch, NowMs);
                 LogActivated(_localNodeId, epoch, offset);
             }
         }
@@ -98,7 +95,7 @@ public sealed partial class ControllerService
         var records = MetadataRecordCodec.DecodeBatch(bytes);
         lock (_lock)
         {
-            _controller.LoadSnapshot(MetadataImage.FromRecords(records, offset, epoch));
+            _host.LoadSnapshot(records, offset, epoch);
         }
         _publisher.LoadSnapshot(records, offset, epoch);
     }
@@ -116,20 +113,21 @@ public sealed partial class ControllerService
         await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ControllerResult<T> result;
+            IMetadataLog? log = _log;
+            ControllerResult<T>? result;
             lock (_lock)
             {
-                if (!_controller.IsActive || _log is null)
-                {
-                    return null;
-                }
-                result = operation(_controller, NowMs);
+                result = log is null ? null : _host.Decide(operation, NowMs);
+            }
+            if (log is null || result is null)
+            {
+                return null;
             }
             if (result.Records.Count == 0)
             {
                 return result.Response;
             }
-            var proposal = await _log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
+            var proposal = await log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
             if (proposal.Committed)
             {
                 return result.Response;
@@ -137,12 +135,7 @@ public sealed partial class ControllerService
             lock (_lock)
             {
                 // Our batch did not make it: undo it, and stay active if we still lead this epoch.
-                int epoch = _controller.LeaderEpoch;
-                _controller.ResetToCommitted();
-                if (_leading && epoch == _leaderEpoch && epoch >= 0)
-                {
-                    _controller.Activate(epoch, NowMs);
-                }
+                _host.OnProposalFailed(NowMs);
             }
             LogProposalFailed(proposal.Error ?? "unknown");
             return null;
