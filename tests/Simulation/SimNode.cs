@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using Kraft.Quorum.Controller;
+using Kraft.Quorum.Metadata;
 using Kraft.Quorum.Raft;
 
 namespace Kraft.Simulation;
@@ -6,7 +8,9 @@ namespace Kraft.Simulation;
 /// <summary>
 /// One simulated node: its disk (survives crashes), its running core (null while down), and a tiny
 /// state machine whose state is a digest chained over every applied entry, so that states can be
-/// compared across nodes and restored from snapshots. Owned by the simulator's thread.
+/// compared across nodes and restored from snapshots. With <see cref="HostFactory"/> set (the controller
+/// simulation) the node also runs the production <see cref="ControllerHost"/> over the same committed entries,
+/// and its snapshots carry the metadata image as production writes it. Owned by the simulator's thread.
 /// </summary>
 public sealed class SimNode(NodeId id, RaftOptions options)
 {
@@ -36,11 +40,18 @@ public sealed class SimNode(NodeId id, RaftOptions options)
 
     public bool IsUp => Core is not null;
 
+    /// <summary>Creates this node's controller host at every start (null: the plain Raft simulation).</summary>
+    public Func<ControllerHost>? HostFactory { get; set; }
+
+    /// <summary>The running controller host (null while down or without <see cref="HostFactory"/>).</summary>
+    public ControllerHost? Host { get; private set; }
+
     public void Start(ulong seed)
     {
         var recovered = Disk.Recover();
         Core = new RaftNode(Options, recovered, new SplitMix64Random(seed));
         Incarnation++;
+        Host = HostFactory?.Invoke();
         if (recovered.Snapshot is { } snapshot) LoadSnapshot(snapshot);
         else
         {
@@ -55,6 +66,7 @@ public sealed class SimNode(NodeId id, RaftOptions options)
     {
         Disk.Crash(random);
         Core = null;
+        Host = null;
         CrashDuringNextReady = false;
     }
 
@@ -63,6 +75,8 @@ public sealed class SimNode(NodeId id, RaftOptions options)
         AppliedEnd = BinaryPrimitives.ReadInt64BigEndian(snapshot.Bytes);
         StateHash = BinaryPrimitives.ReadUInt64BigEndian(snapshot.Bytes.AsSpan(8));
         if (AppliedEnd != snapshot.Id.Offset) throw new InvalidOperationException("snapshot content does not match its id");
+        // As production does (MetadataStateMachine.OnSnapshotLoad): the image's last applied offset is the one before the snapshot's.
+        Host?.LoadSnapshot(MetadataRecordCodec.DecodeBatch(snapshot.Bytes.AsSpan(16)), snapshot.Id.Offset - 1, snapshot.Id.Epoch);
     }
 
     public void Apply(LogEntry entry)
@@ -75,6 +89,17 @@ public sealed class SimNode(NodeId id, RaftOptions options)
     /// <summary>The state machine's snapshot: applied end, digest, then padding so that snapshots need several chunks.</summary>
     public byte[] TakeSnapshot(int paddingBytes)
     {
+        if (Host is not null)
+        {
+            // The controller simulation stores the image's records after the digest, as ControllerService.TakeSnapshot does.
+            byte[] image = MetadataRecordCodec.EncodeBatch(Host.CommittedImage.ToRecords());
+            var withImage = new byte[16 + image.Length];
+            BinaryPrimitives.WriteInt64BigEndian(withImage, AppliedEnd);
+            BinaryPrimitives.WriteUInt64BigEndian(withImage.AsSpan(8), StateHash);
+            image.CopyTo(withImage, 16);
+            return withImage;
+        }
+
         var bytes = new byte[16 + paddingBytes];
         BinaryPrimitives.WriteInt64BigEndian(bytes, AppliedEnd);
         BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(8), StateHash);

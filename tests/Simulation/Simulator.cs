@@ -13,8 +13,11 @@ public sealed record SimulationProfile(string Name, int ChaosMs, int LivenessBou
     /// <summary>The slow profile: ten times longer chaos.</summary>
     public static SimulationProfile Long { get; } = new("long", ChaosMs: 60_000, LivenessBoundMs: 8_000);
 
+    /// <summary>The controller simulation's CI profile: half the chaos of <see cref="Fast"/>, since every event also runs the controller.</summary>
+    public static SimulationProfile Controller { get; } = new("controller", ChaosMs: 10_000, LivenessBoundMs: 8_000);
+
     public static SimulationProfile ByName(string name) =>
-        name == Long.Name ? Long : name == Fast.Name ? Fast : throw new ArgumentException($"unknown profile {name}");
+        name == Long.Name ? Long : name == Fast.Name ? Fast : name == Controller.Name ? Controller : throw new ArgumentException($"unknown profile {name}");
 }
 
 /// <summary>The outcome of one seed.</summary>
@@ -69,6 +72,8 @@ public sealed class Simulator
     private sealed record Nemesis : SimEvent;
     private sealed record Client : SimEvent;
     private sealed record Heal : SimEvent;
+    private sealed record Custom(Action Run) : SimEvent;
+    private ControllerLayer? _controller;
 
     public const int TickMs = 5;
 
@@ -77,6 +82,12 @@ public sealed class Simulator
     /// breaking the driver contract, to show that the disk-fault model catches it.
     /// </summary>
     public bool UnsafeSendBeforeDurable { get; init; }
+
+    /// <summary>
+    /// When set, every node also runs the production controller (<see cref="Kraft.Quorum.Controller.ControllerHost"/>)
+    /// and simulated clients and brokers send it operations instead of raw proposals (see <see cref="ControllerLayer"/>).
+    /// </summary>
+    public ControllerSimulationOptions? Controller { get; init; }
 
     public Simulator(ulong seed, SimulationProfile profile, Func<RaftOptions, RaftOptions>? adjustOptions = null)
     {
@@ -117,6 +128,11 @@ public sealed class Simulator
     {
         try
         {
+            if (Controller is not null)
+            {
+                _controller = new ControllerLayer(Controller, _nodes, _random, (delay, action) => Schedule(delay, new Custom(action)), () => _now,
+                    _checker.Report, Trace, ProcessReady, () => _healed, p => _postHealProposals.Add(p));
+            }
             for (int i = 0; i < _nodes.Count; i++)
             {
                 StartNode(i);
@@ -125,7 +141,8 @@ public sealed class Simulator
                 Schedule(_random.Next(TickMs) + 1, new TickNode(i));
             }
             Schedule(50 + _random.Next(300), new Nemesis());
-            Schedule(10, new Client());
+            if (_controller is null) Schedule(10, new Client());
+            else _controller.Start();
             Schedule(_profile.ChaosMs, new Heal());
             long deadline = _profile.ChaosMs + _profile.LivenessBoundMs;
             while (_events.Count > 0 && _checker.Violations.Count == 0 && !_livenessReached)
@@ -140,6 +157,7 @@ public sealed class Simulator
             {
                 _checker.Report($"liveness: no leader with a new commit on every node within {_profile.LivenessBoundMs} ms after healing ({DescribeNodes()})");
             }
+            if (_checker.Violations.Count == 0) _controller?.Finish();
         }
         catch (RaftInvariantException e)
         {
@@ -147,6 +165,7 @@ public sealed class Simulator
         }
         string summary = string.Create(CultureInfo.InvariantCulture,
             $"seed {_seed} ({_profile.Name}): {_nodes.Count(n => n.Options.Voters.Contains(n.Id))} voters + {_nodes.Count(n => !n.Options.Voters.Contains(n.Id))} observers, {_now} ms, {_messages} messages, {_elections} leader changes, {_crashes} crashes, committed end {_checker.CommittedEnd}");
+        if (_controller is not null) summary += "; " + _controller.Summary();
         return new SimulationResult(_seed, [.. _checker.Violations], summary, string.Join('\n', _recent));
     }
 
@@ -221,6 +240,9 @@ public sealed class Simulator
                 break;
             case Heal:
                 HealAll();
+                break;
+            case Custom c:
+                c.Run();
                 break;
         }
     }
@@ -327,6 +349,7 @@ public sealed class Simulator
     {
         Trace($"crash node {node.Id} ({node.Disk.UnsyncedCount} unsynced entries)");
         node.Crash(_random);
+        _controller?.OnCrash(node);
         _crashes++;
         if (!_healed) Schedule(50 + _random.Next(1_500), new Restart(node.Id.Value - 1));
     }
@@ -402,8 +425,8 @@ public sealed class Simulator
             }
             if (ready.SnapshotToWrite is { } s) node.Disk.WriteSnapshot(s);
             if (crashAtStep == 1) { CrashNode(node); return; }
-            if (ready.ResetLogTo is not null) node.Disk.ResetLog();
-            if (ready.TruncateLogTo is { } t) node.Disk.Truncate(t);
+            if (ready.ResetLogTo is not null) { node.Disk.ResetLog(); _controller?.OnLogCut(node, long.MinValue); }
+            if (ready.TruncateLogTo is { } t) { node.Disk.Truncate(t); _controller?.OnLogCut(node, t); }
             if (crashAtStep == 2) { CrashNode(node); return; }
             if (ready.DeleteLogBefore is { } d) node.Disk.DeleteBefore(d);
             node.Disk.Append(ready.EntriesToAppend);
@@ -421,8 +444,15 @@ public sealed class Simulator
             int half = UnsafeSendBeforeDurable ? 0 : crashAtStep == 5 ? afterFsync.Count / 2 : afterFsync.Count;
             for (int i = 0; i < half; i++) Send(afterFsync[i]);
             if (crashAtStep == 5) { CrashNode(node); return; }
+            // Production's driver tells the controller about a role change before it loads or applies anything.
+            if (ready.RoleChange is { } changed) _controller?.OnRoleChange(node, changed);
             if (ready.SnapshotToLoad is { } load) node.LoadSnapshot(load);
-            foreach (var entry in ready.CommittedEntries) node.Apply(entry);
+            foreach (var entry in ready.CommittedEntries)
+            {
+                node.Apply(entry);
+                _controller?.OnCommitted(node, entry);
+            }
+            _controller?.AfterReady(node);
             if (crashAtStep == 6) { CrashNode(node); return; }
             if (ready.RoleChange is { } role)
             {

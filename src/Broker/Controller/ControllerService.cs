@@ -32,26 +32,27 @@ public sealed record MetadataProposal(bool Committed, long Offset, int Epoch, st
 /// gets NOT_CONTROLLER.</para>
 /// <para>The controller becomes active when the Raft leader's own LeaderChange entry commits: at that point every
 /// entry of earlier epochs has been applied, so its image is complete.</para>
+/// <para>The rules themselves (rollback, activation, what to do with a failed proposal) live in the pure
+/// <see cref="ControllerHost"/>, which the deterministic simulator runs too; this class adds the lock, the clock,
+/// the Raft proposal and the publisher.</para>
 /// Thread-safety: every member may be called from any thread.
 /// </summary>
 public sealed partial class ControllerService : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
-    private readonly QuorumController _controller;
+    private readonly ControllerHost _host;
     private readonly MetadataPublisher _publisher;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _localNodeId;
     private readonly ControllerMetrics _metrics;
     private IMetadataLog? _log;
-    private bool _leading;
-    private int _leaderEpoch = -1;
 
     public ControllerService(int localNodeId, ControllerConfig config, TimeProvider time, ILogger logger)
     {
         _localNodeId = localNodeId;
-        _controller = new QuorumController(config, MetadataImage.Empty);
+        _host = new ControllerHost(config, MetadataImage.Empty);
         _publisher = new MetadataPublisher();
         _time = time;
         _logger = logger;
@@ -61,10 +62,10 @@ public sealed partial class ControllerService : IDisposable
     /// <summary>This node's committed metadata (what its broker serves).</summary>
     public MetadataPublisher Publisher => _publisher;
 
-    public bool IsActive { get { lock (_lock) { return _controller.IsActive; } } }
+    public bool IsActive { get { lock (_lock) { return _host.IsActive; } } }
 
     /// <summary>The committed image as the controller holds it (DescribeConfigs, reassignments).</summary>
-    public MetadataImage CommittedImage { get { lock (_lock) { return _controller.CommittedImage; } } }
+    public MetadataImage CommittedImage { get { lock (_lock) { return _host.CommittedImage; } } }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -75,11 +76,8 @@ public sealed partial class ControllerService : IDisposable
     {
         lock (_lock)
         {
-            _leading = leading;
-            _leaderEpoch = epoch;
-            if (!leading && _controller.IsActive)
+            if (_host.OnRoleChange(leading, epoch))
             {
-                _controller.ResetToCommitted();
                 LogDeactivated(_localNodeId, epoch);
             }
         }
@@ -88,21 +86,20 @@ public sealed partial class ControllerService : IDisposable
     /// <summary>A committed Raft entry (driver thread, log order). <paramref name="isLeaderChange"/>: the Raft layer's own epoch marker.</summary>
     public void ApplyCommitted(byte[] payload, bool isLeaderChange, long offset, int epoch)
     {
-        IReadOnlyList<MetadataRecord> batch = isLeaderChange || payload.Length == 0 ? [] : MetadataRecordCodec.DecodeBatch(payload);
+        IReadOnlyList<MetadataRecord> batch;
         lock (_lock)
         {
             // Unclean elections are counted where they are decided, on the active controller, once they commit:
             // standby controllers replay the same records and must not count them again.
-            bool active = _controller.IsActive;
-            long uncleanBefore = _controller.UncleanElectionsReplayed;
-            _controller.ReplayCommitted(batch, offset, epoch);
+            bool active = _host.Controller.IsActive;
+            long uncleanBefore = _host.Controller.UncleanElectionsReplayed;
+            (batch, bool activated) = _host.ApplyCommitted(payload, isLeaderChange, offset, epoch, NowMs);
             if (active)
             {
-                _metrics.RecordUncleanElections(_controller.UncleanElectionsReplayed - uncleanBefore);
+                _metrics.RecordUncleanElections(_host.Controller.UncleanElectionsReplayed - uncleanBefore);
             }
-            if (isLeaderChange && _leading && epoch == _leaderEpoch && !_controller.IsActive)
+            if (activated)
             {
-                _controller.Activate(epoch, NowMs);
                 LogActivated(_localNodeId, epoch, offset);
             }
         }
@@ -115,7 +112,7 @@ public sealed partial class ControllerService : IDisposable
         var records = MetadataRecordCodec.DecodeBatch(bytes);
         lock (_lock)
         {
-            _controller.LoadSnapshot(MetadataImage.FromRecords(records, offset, epoch));
+            _host.LoadSnapshot(records, offset, epoch);
         }
         _publisher.LoadSnapshot(records, offset, epoch);
     }
@@ -139,20 +136,21 @@ public sealed partial class ControllerService : IDisposable
         await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ControllerResult<T> result;
+            IMetadataLog? log = _log;
+            ControllerResult<T>? result;
             lock (_lock)
             {
-                if (!_controller.IsActive || _log is null)
-                {
-                    return null;
-                }
-                result = operation(_controller, NowMs);
+                result = log is null ? null : _host.Decide(operation, NowMs);
+            }
+            if (log is null || result is null)
+            {
+                return null;
             }
             if (result.Records.Count == 0)
             {
                 return linearizable ? await ConfirmedReadAsync(operation, cancellationToken).ConfigureAwait(false) : result.Response;
             }
-            var proposal = await _log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
+            var proposal = await log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
             if (proposal.Committed)
             {
                 return result.Response;
@@ -160,12 +158,7 @@ public sealed partial class ControllerService : IDisposable
             lock (_lock)
             {
                 // Our batch did not make it: undo it, and stay active if we still lead this epoch.
-                int epoch = _controller.LeaderEpoch;
-                _controller.ResetToCommitted();
-                if (_leading && epoch == _leaderEpoch && epoch >= 0)
-                {
-                    _controller.Activate(epoch, NowMs);
-                }
+                _host.OnProposalFailed(NowMs);
             }
             LogProposalFailed(proposal.Error ?? "unknown");
             return null;
@@ -195,23 +188,18 @@ public sealed partial class ControllerService : IDisposable
         }
         lock (_lock)
         {
-            if (!_controller.IsActive || _controller.CommittedImage.LastAppliedOffset < barrier - 1)
+            if (!_host.Controller.IsActive || _host.Controller.CommittedImage.LastAppliedOffset < barrier - 1)
             {
                 return null;
             }
-            var result = operation(_controller, NowMs);
+            var result = operation(_host.Controller, NowMs);
             if (result.Records.Count == 0)
             {
                 return result.Response;
             }
             // The state moved between the two computations, which only a write could do, and we hold the write
             // semaphore: drop the records rather than commit a write the caller did not see confirmed as one.
-            int epoch = _controller.LeaderEpoch;
-            _controller.ResetToCommitted();
-            if (_leading && epoch == _leaderEpoch && epoch >= 0)
-            {
-                _controller.Activate(epoch, NowMs);
-            }
+            _host.OnProposalFailed(NowMs);
             return null;
         }
     }
