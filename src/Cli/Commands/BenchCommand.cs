@@ -485,7 +485,8 @@ internal static class ProduceBench
         }
     }
 
-    private static bool Retriable(ErrorCode error) => error is ErrorCode.NOT_LEADER_OR_FOLLOWER or ErrorCode.LEADER_NOT_AVAILABLE
+    /// <summary>Produce errors a Kafka producer retries (after refreshing metadata): the record was not, or may not have been, stored.</summary>
+    internal static bool Retriable(ErrorCode error) => error is ErrorCode.NOT_LEADER_OR_FOLLOWER or ErrorCode.LEADER_NOT_AVAILABLE
         or ErrorCode.NOT_ENOUGH_REPLICAS or ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND or ErrorCode.REQUEST_TIMED_OUT
         or ErrorCode.NETWORK_EXCEPTION or ErrorCode.FENCED_LEADER_EPOCH or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         or ErrorCode.KAFKA_STORAGE_ERROR or ErrorCode.UNKNOWN_TOPIC_ID;

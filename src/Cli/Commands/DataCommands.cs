@@ -40,11 +40,38 @@ public static class DataCommands
                     : keyBytes is not null ? (int)((uint)Murmur2(keyBytes) & 0x7fffffff) % count
                     : next++ % count;
                 var batch = new RecordBatchBuilder().Add(keyBytes, System.Text.Encoding.UTF8.GetBytes(line), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).Build();
-                var result = await client.ProduceAsync(name, target, batch, ackValue, cancellationToken: token).ConfigureAwait(false);
-                if (result is not null && result.ErrorCode != 0)
+                // As a Kafka producer does (retries, delivery.timeout.ms): retriable errors, such as a leader that has not
+                // yet applied a just-created topic or a leader that moved, are retried after a metadata refresh for a
+                // bounded time. Without idempotence a retry after an ambiguous error can store the record twice.
+                var deliveryDeadline = DateTime.UtcNow + DeliveryTimeout;
+                while (true)
                 {
-                    output.Fail($"produce to {name}-{target} failed: {(ErrorCode)result.ErrorCode}");
-                    return ExitCodes.Failure;
+                    string? problem;
+                    try
+                    {
+                        var result = await client.ProduceAsync(name, target, batch, ackValue, cancellationToken: token).ConfigureAwait(false);
+                        if (result is null || result.ErrorCode == 0)
+                        {
+                            break;
+                        }
+                        problem = ((ErrorCode)result.ErrorCode).ToString();
+                        if (!ProduceBench.Retriable((ErrorCode)result.ErrorCode))
+                        {
+                            output.Fail($"produce to {name}-{target} failed: {problem}");
+                            return ExitCodes.Failure;
+                        }
+                    }
+                    catch (KafkaClientException e)
+                    {
+                        problem = e.Message;
+                    }
+                    if (DateTime.UtcNow > deliveryDeadline)
+                    {
+                        output.Fail($"produce to {name}-{target} failed: {problem} (still failing after {DeliveryTimeout.TotalSeconds:0} s of retries)");
+                        return ExitCodes.Failure;
+                    }
+                    client.InvalidateMetadata();
+                    await Task.Delay(RetryBackoff, token).ConfigureAwait(false);
                 }
                 sent++;
             }
@@ -53,6 +80,12 @@ public static class DataCommands
         }));
         return command;
     }
+
+    /// <summary>How long `kraft produce` keeps retrying one record (Kafka's delivery.timeout.ms is 120 s; a CLI gives up sooner).</summary>
+    private static readonly TimeSpan DeliveryTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Kafka's retry.backoff.ms.</summary>
+    private static readonly TimeSpan RetryBackoff = TimeSpan.FromMilliseconds(100);
 
     private static void AcceptOnlyFromAmongAcks(this Command _, Option<string> acks) => acks.AcceptOnlyFromAmong("0", "1", "all", "-1");
 
