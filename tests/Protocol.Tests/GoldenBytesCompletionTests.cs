@@ -1,6 +1,8 @@
 using Kraft.Protocol.Messages;
 using Kraft.Protocol.Primitives;
 
+using static Kraft.Protocol.Tests.GoldenBytes;
+
 namespace Kraft.Protocol.Tests;
 
 /// <summary>
@@ -11,22 +13,6 @@ public class GoldenBytesCompletionTests
 {
     private const string UuidHex = "ffeeddccbbaa99887766554433221100";
     private static readonly Guid Id = new(Convert.FromHexString(UuidHex), bigEndian: true);
-
-    private static void AssertGolden<T>(T message, short version, Bytes expected) where T : IKafkaMessage, new()
-    {
-        var bytes = expected.ToArray();
-        using var writer = new KafkaWriter();
-        message.Write(writer, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(writer.WrittenSpan));
-
-        var decoded = new T();
-        var reader = new KafkaReader(bytes);
-        decoded.Read(ref reader, version);
-        Assert.Equal(0, reader.Remaining);
-        using var again = new KafkaWriter();
-        decoded.Write(again, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(again.WrittenSpan));
-    }
 
     [Fact]
     public void ApiVersions_v3_request_body_and_v0_request_body()

@@ -1,6 +1,8 @@
 using Kraft.Protocol.Messages;
 using Kraft.Protocol.Primitives;
 
+using static Kraft.Protocol.Tests.GoldenBytes;
+
 namespace Kraft.Protocol.Tests;
 
 /// <summary>
@@ -9,22 +11,6 @@ namespace Kraft.Protocol.Tests;
 /// </summary>
 public class GoldenBytesDescribeClusterTests
 {
-    private static void AssertGolden<T>(T message, short version, Bytes expected) where T : IKafkaMessage, new()
-    {
-        var bytes = expected.ToArray();
-        using var writer = new KafkaWriter();
-        message.Write(writer, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(writer.WrittenSpan));
-
-        var decoded = new T();
-        var reader = new KafkaReader(bytes);
-        decoded.Read(ref reader, version);
-        Assert.Equal(0, reader.Remaining);
-        using var again = new KafkaWriter();
-        decoded.Write(again, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(again.WrittenSpan));
-    }
-
     [Fact]
     public void DescribeCluster_v1_request_carries_the_endpoint_type_after_the_authorized_operations_flag()
     {

@@ -1,6 +1,8 @@
 using Kraft.Protocol.Messages;
 using Kraft.Protocol.Primitives;
 
+using static Kraft.Protocol.Tests.GoldenBytes;
+
 namespace Kraft.Protocol.Tests;
 
 /// <summary>Hand-worked encodings for the group, config, reassignment and controller APIs.</summary>
@@ -8,22 +10,6 @@ public class GoldenBytesMoreTests
 {
     private const string UuidHex = "00112233445566778899aabbccddeeff";
     private static readonly Guid Id = new(Convert.FromHexString(UuidHex), bigEndian: true);
-
-    private static void AssertGolden<T>(T message, short version, Bytes expected) where T : IKafkaMessage, new()
-    {
-        var bytes = expected.ToArray();
-        using var writer = new KafkaWriter();
-        message.Write(writer, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(writer.WrittenSpan));
-
-        var decoded = new T();
-        var reader = new KafkaReader(bytes);
-        decoded.Read(ref reader, version);
-        Assert.Equal(0, reader.Remaining);
-        using var again = new KafkaWriter();
-        decoded.Write(again, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(again.WrittenSpan));
-    }
 
     [Fact]
     public void JoinGroup_v0_request_and_v7_response()

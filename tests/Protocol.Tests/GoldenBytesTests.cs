@@ -2,6 +2,8 @@ using Kraft.Protocol.Framing;
 using Kraft.Protocol.Messages;
 using Kraft.Protocol.Primitives;
 
+using static Kraft.Protocol.Tests.GoldenBytes;
+
 namespace Kraft.Protocol.Tests;
 
 /// <summary>
@@ -14,22 +16,6 @@ public class GoldenBytesTests
     private static readonly byte[] Batch = [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0xAB, 0xCD];
     private const string UuidHex = "0123456789abcdeffedcba9876543210";
     private static readonly Guid TopicId = new(Convert.FromHexString(UuidHex), bigEndian: true);
-
-    private static void AssertGolden<T>(T message, short version, Bytes expected) where T : IKafkaMessage, new()
-    {
-        var bytes = expected.ToArray();
-        using var writer = new KafkaWriter();
-        message.Write(writer, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(writer.WrittenSpan));
-
-        var decoded = new T();
-        var reader = new KafkaReader(bytes);
-        decoded.Read(ref reader, version);
-        Assert.Equal(0, reader.Remaining);
-        using var again = new KafkaWriter();
-        decoded.Write(again, version);
-        Assert.Equal(Convert.ToHexString(bytes), Convert.ToHexString(again.WrittenSpan));
-    }
 
     // ---- Framing and headers ------------------------------------------------------------------------
 
