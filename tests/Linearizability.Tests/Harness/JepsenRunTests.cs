@@ -69,9 +69,14 @@ public sealed class JepsenRunTests
     [Fact]
     public async Task An_unsafe_run_with_acks_1_that_loses_a_leader_is_reported_as_losing_acknowledged_writes()
     {
-        var options = Options("unsafe", seed: 2);
+        await AssertAcks1RunLosesDataAsync(Options("unsafe", seed: 2), NemesisKind.LoseLeader);
+    }
+
+    /// <summary>An acks=1 run (8 producers at 100/s, the nemesis every 8 s) that must report lost acknowledged writes.</summary>
+    private static async Task AssertAcks1RunLosesDataAsync(RunOptions options, NemesisKind nemesis)
+    {
         options.Acks = 1;
-        options.Nemesis.Add(NemesisKind.LoseLeader);
+        options.Nemesis.Add(nemesis);
         options.NemesisInterval = TimeSpan.FromSeconds(8);
         options.Producers = 8;
         options.Rate = 100;
@@ -89,16 +94,8 @@ public sealed class JepsenRunTests
     public async Task An_unsafe_run_with_acks_1_that_isolates_partition_leaders_is_reported_as_losing_acknowledged_writes()
     {
         var options = Options("unsafe-partition", seed: 2);
-        options.Acks = 1;
         options.TimeLimit = TimeSpan.FromSeconds(Math.Min(30, WorkloadTime().TotalSeconds));
-        options.Nemesis.Add(NemesisKind.IsolateLeader);
-        options.NemesisInterval = TimeSpan.FromSeconds(8);
-        options.Producers = 8;
-        options.Rate = 100;
-        var log = new StringWriter();
-        var result = await HarnessRun.RunAsync(options, log, CancellationToken.None);
-        AssertLostData(result, log);
-        Directory.Delete(result.Dir, recursive: true);
+        await AssertAcks1RunLosesDataAsync(options, NemesisKind.IsolateLeader);
     }
 
     [Fact]
