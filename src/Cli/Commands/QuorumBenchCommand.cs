@@ -35,7 +35,7 @@ public static class QuorumBenchCommand
     {
         var recordSize = new Option<int>("--record-size", "-s") { Description = "Bytes per record (one Raft entry per record)", DefaultValueFactory = _ => 100 };
         var seconds = new Option<double>("--duration-seconds") { Description = "Measured seconds of each run", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<double>("--warmup-seconds") { Description = "Seconds run before measuring (not counted)", DefaultValueFactory = _ => 2 };
+        var warmup = new Option<double>("--warmup-seconds") { Description = "Seconds run before measuring (not counted; covers the JIT's tiering, which caused 10-18 ms stalls in the first seconds)", DefaultValueFactory = _ => 5 };
         var rate = new Option<int>("--rate") { Description = "Records/s of the open-loop latency run (one record per append call)", DefaultValueFactory = _ => 1000 };
         var batch = new Option<int>("--batch-records") { Description = "Records per append call in the throughput run", DefaultValueFactory = _ => 500 };
         var concurrency = new Option<int>("--concurrency") { Description = "Append calls in flight in the throughput run", DefaultValueFactory = _ => 8 };
@@ -43,10 +43,11 @@ public static class QuorumBenchCommand
         var runs = new Option<string>("--runs") { Description = "Which runs: throughput, latency or both (comma-separated)", DefaultValueFactory = _ => "throughput,latency" };
         var portBase = new Option<int>("--port-base") { Description = "First of three loopback ports for the voters (default: free ports)", DefaultValueFactory = _ => 0 };
         var dir = new Option<string?>("--dir") { Description = "Where the voters keep their data (default: a new temporary directory, deleted afterwards)" };
+        var snapshotEvery = new Option<int>("--snapshot-every-entries") { Description = "Also snapshot every N applied entries (0: only every 20 MiB of payloads, as the nodes do and Kafka's metadata.log.max.record.bytes.between.snapshots)", DefaultValueFactory = _ => 0 };
         var fsyncProbe = new Option<double>("--fsync-probe-seconds") { Description = "Seconds spent measuring the disk's 4 KiB write+fsync rate first (0: skip)", DefaultValueFactory = _ => 2 };
         var command = new Command("quorum", "Commit rate and latency of a 3-voter Raft quorum of separate processes (fsync on)")
         {
-            recordSize, seconds, warmup, rate, batch, concurrency, fetchMaxEntries, runs, portBase, dir, fsyncProbe,
+            recordSize, seconds, warmup, rate, batch, concurrency, fetchMaxEntries, runs, portBase, dir, fsyncProbe, snapshotEvery,
         };
         command.SetAction(async (p, ct) =>
         {
@@ -59,6 +60,7 @@ public static class QuorumBenchCommand
                 : p.GetValue(batch) is < 1 or > 100_000 ? "--batch-records must be between 1 and 100000"
                 : p.GetValue(concurrency) is < 1 or > 1000 ? "--concurrency must be between 1 and 1000"
                 : p.GetValue(fetchMaxEntries) < 1 ? "--fetch-max-entries must be positive"
+                : p.GetValue(snapshotEvery) < 0 ? "--snapshot-every-entries must not be negative"
                 : p.GetValue(portBase) is < 0 or > 65530 ? "--port-base must be a port number"
                 : runList.Length == 0 || runList.Any(r => r is not ("throughput" or "latency")) ? "--runs takes throughput and/or latency"
                 : null;
@@ -68,7 +70,10 @@ public static class QuorumBenchCommand
                 return ExitCodes.UsageError;
             }
             var settings = new QuorumBenchSettings(p.GetValue(recordSize), p.GetValue(seconds), p.GetValue(warmup), p.GetValue(rate), p.GetValue(batch),
-                p.GetValue(concurrency), p.GetValue(fetchMaxEntries), runList, p.GetValue(portBase), p.GetValue(dir), p.GetValue(fsyncProbe));
+                p.GetValue(concurrency), p.GetValue(fetchMaxEntries), runList, p.GetValue(portBase), p.GetValue(dir), p.GetValue(fsyncProbe))
+            {
+                SnapshotEveryEntries = p.GetValue(snapshotEvery),
+            };
             return await QuorumBench.RunAsync(settings, output, ct).ConfigureAwait(false);
         });
         return command;
@@ -81,12 +86,13 @@ public static class QuorumBenchCommand
         var voters = new Option<string>("--voters") { Description = "id@host:port,...", Required = true };
         var dir = new Option<string>("--dir") { Required = true };
         var fetchMaxEntries = new Option<int>("--fetch-max-entries") { DefaultValueFactory = _ => 1000 };
+        var snapshotEvery = new Option<int>("--snapshot-every-entries") { DefaultValueFactory = _ => 0 };
         var command = new Command("quorum-node", "(internal) one voter of `kraft bench quorum`, driven through stdin/stdout")
         {
-            nodeId, voters, dir, fetchMaxEntries,
+            nodeId, voters, dir, fetchMaxEntries, snapshotEvery,
         };
         command.Hidden = true;
-        command.SetAction((p, ct) => QuorumBenchNode.RunAsync(p.GetValue(nodeId), p.GetRequiredValue(voters), p.GetRequiredValue(dir), p.GetValue(fetchMaxEntries),
+        command.SetAction((p, ct) => QuorumBenchNode.RunAsync(p.GetValue(nodeId), p.GetRequiredValue(voters), p.GetRequiredValue(dir), p.GetValue(fetchMaxEntries), p.GetValue(snapshotEvery),
             p.InvocationConfiguration.Output, p.InvocationConfiguration.Error, ct));
         return command;
     }
@@ -95,7 +101,11 @@ public static class QuorumBenchCommand
 /// <summary>What one <c>bench quorum</c> run does.</summary>
 public sealed record QuorumBenchSettings(
     int RecordSizeBytes, double DurationSeconds, double WarmupSeconds, int RatePerSecond, int BatchRecords, int Concurrency, int FetchMaxEntries,
-    IReadOnlyList<string> Runs, int PortBase, string? Directory, double FsyncProbeSeconds);
+    IReadOnlyList<string> Runs, int PortBase, string? Directory, double FsyncProbeSeconds)
+{
+    /// <summary>Extra snapshot trigger for the voters, in applied entries; 0 keeps the nodes' default (bytes only).</summary>
+    public int SnapshotEveryEntries { get; init; }
+}
 
 /// <summary>One workload's result, measured on the leader (latencies in ms, from append call to commit seen by the caller).</summary>
 public sealed record QuorumBenchResult(
@@ -124,7 +134,8 @@ public static class QuorumBench
             {
                 string nodeDir = Path.Combine(root, $"node-{i}");
                 nodes.Add(BenchNodeProcess.Start(i, ["bench", "quorum-node", "--node-id", i.ToString(CultureInfo.InvariantCulture), "--voters", voters,
-                    "--dir", nodeDir, "--fetch-max-entries", settings.FetchMaxEntries.ToString(CultureInfo.InvariantCulture)]));
+                    "--dir", nodeDir, "--fetch-max-entries", settings.FetchMaxEntries.ToString(CultureInfo.InvariantCulture),
+                    "--snapshot-every-entries", settings.SnapshotEveryEntries.ToString(CultureInfo.InvariantCulture)]));
             }
             var results = new List<QuorumBenchResult>();
             foreach (string run in settings.Runs)
@@ -185,8 +196,11 @@ public static class QuorumBench
         {
             output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"disk: {fsyncRate:0} fsyncs/s (4 KiB write + fsync, same directory, measured first)"));
         }
+        string snapshots = settings.SnapshotEveryEntries > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"snapshots every {settings.SnapshotEveryEntries} entries")
+            : "snapshots every 20 MiB of payloads";
         output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"3 voters (separate processes, loopback TCP, fsync on), {settings.RecordSizeBytes} B records, one entry per record; latency = append call to commit, on the leader"));
+            $"3 voters (separate processes, loopback TCP, fsync on), {settings.RecordSizeBytes} B records, one entry per record; latency = append call to commit, on the leader; {snapshots}; {settings.WarmupSeconds} s warm-up"));
     }
 
     private static async Task<BenchNodeProcess?> WaitForLeaderAsync(List<BenchNodeProcess> nodes, TimeSpan timeout, CancellationToken cancellationToken)
@@ -393,7 +407,7 @@ public static class FsyncProbe
 /// </summary>
 public static class QuorumBenchNode
 {
-    public static async Task<int> RunAsync(int nodeId, string votersText, string directory, int fetchMaxEntries, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int nodeId, string votersText, string directory, int fetchMaxEntries, int snapshotEveryEntries, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         var voters = new Dictionary<NodeId, (string Host, int Port)>();
         foreach (string item in votersText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -424,7 +438,7 @@ public static class QuorumBenchNode
         await using var listener = new RaftTcpListener(transport, loggers.CreateLogger("Kraft.RaftListener"));
         listener.Start(new IPEndPoint(IPAddress.Parse(own.Host), own.Port));
         var stateMachine = new CountingStateMachine(stdout);
-        var options = new RaftDriverOptions(directory, new RaftOptions { NodeId = self, Voters = voters.Keys.ToList(), FetchMaxEntries = fetchMaxEntries });
+        var options = new RaftDriverOptions(directory, new RaftOptions { NodeId = self, Voters = voters.Keys.ToList(), FetchMaxEntries = fetchMaxEntries }) { SnapshotEveryEntries = snapshotEveryEntries > 0 ? snapshotEveryEntries : int.MaxValue };
         var driver = Driver.Open(options, transport, stateMachine, TimeProvider.System, logger);
         transport.OnReceive = driver.Deliver;
         driver.Start();

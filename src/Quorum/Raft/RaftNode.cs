@@ -279,9 +279,11 @@ public sealed partial class RaftNode
     /// <summary>
     /// The state machine took a snapshot of everything below <paramref name="endOffset"/> (which must
     /// be applied, hence committed and durable). The core stores it for followers and drops the log
-    /// prefix it covers.
+    /// prefix it covers. With <paramref name="alreadyDurable"/> the driver has written the snapshot file
+    /// itself (off its own thread, see RaftDriver.MaybeSnapshot) before calling this, so the Ready carries
+    /// no SnapshotToWrite, only the prefix deletion that the durable file now allows.
     /// </summary>
-    public OffsetAndEpoch CreateSnapshot(long endOffset, byte[] bytes)
+    public OffsetAndEpoch CreateSnapshot(long endOffset, byte[] bytes, bool alreadyDurable = false)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         CheckNoOutstandingReady();
@@ -293,7 +295,7 @@ public sealed partial class RaftNode
         _previousSnapshot = _latestSnapshot;
         _latestSnapshot = snapshot;
         _log.DeletePrefix(snapshot.Id);
-        _pendingSnapshotWrite = snapshot;
+        if (!alreadyDurable) _pendingSnapshotWrite = snapshot;
         _pendingDeleteBefore = endOffset;
         return snapshot.Id;
     }

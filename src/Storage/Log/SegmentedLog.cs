@@ -600,6 +600,16 @@ public sealed partial class SegmentedLog : IDisposable
         _firstUnflushedMs = -1;
     }
 
+    /// <summary>True when <see cref="AdvanceLogStartOffset"/>(<paramref name="offset"/>) would delete at least one
+    /// whole segment (only whole segments are ever deleted).</summary>
+    public bool HasWholeSegmentBelow(long offset)
+    {
+        lock (_lock)
+        {
+            return _segments.Count > 1 && _segments[1].BaseOffset <= offset;
+        }
+    }
+
     /// <summary>
     /// Moves the log start offset forward (DeleteRecords, a Raft snapshot that covers the prefix) and deletes
     /// segments that lie wholly below it. Offsets below the log start are then out of range.

@@ -127,9 +127,17 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async Task<JsonElement> DescribeAsync(string topic)
     {
-        var (code, output, error) = await Kraft("topics", "describe", topic, "-o", "json", "-b", Bootstrap);
-        if (code != 0) throw new InvalidOperationException($"describe failed: {error}");
-        return JsonDocument.Parse(output).RootElement;
+        // Brokers learn a new topic from the metadata log a moment after the controller committed it (as in Kafka), so
+        // a describe through another broker right after a create may not find it yet: retry that case for a while.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            var (code, output, error) = await Kraft("topics", "describe", topic, "-o", "json", "-b", Bootstrap);
+            if (code == 0) return JsonDocument.Parse(output).RootElement;
+            if (!error.Contains("unknown topic", StringComparison.Ordinal) || DateTime.UtcNow > deadline)
+                throw new InvalidOperationException($"describe failed: {error}");
+            await Task.Delay(200);
+        }
     }
 
     public string Logs() => string.Join('\n', Enumerable.Range(1, Nodes).Select(n =>

@@ -187,6 +187,30 @@ public class ReplicationTests
     }
 
     [Fact]
+    public void A_snapshot_the_driver_already_wrote_is_not_written_again_but_still_frees_the_prefix_and_serves_followers()
+    {
+        var c = new TestCluster(voters: 3);
+        c.Drop = m => m.From.Value == 3 || m.To.Value == 3;
+        c.Elect(1);
+        for (int i = 0; i < 5; i++) c[1].Propose([[(byte)i]]);
+        c.Drain(1);
+        c.TickAll(1000);
+        long hw = c[1].HighWatermark;
+        int readiesBefore = c.Readies.Count;
+        var snapshotId = c[1].CreateSnapshot(hw, [7, 7, 7], alreadyDurable: true);
+        c.Drain(1);
+        var after = c.Readies.Skip(readiesBefore).ToList();
+        Assert.DoesNotContain(after, r => r.SnapshotToWrite is not null);
+        Assert.Contains(after, r => r.DeleteLogBefore == hw);
+        Assert.Equal(hw, c[1].Log.StartOffset);
+
+        c.Drop = _ => false;
+        c.TickAll(3000);
+        Assert.Equal(snapshotId, c[3].LatestSnapshot!.Id);
+        Assert.Equal([7, 7, 7], c[3].LatestSnapshot!.Bytes);
+    }
+
+    [Fact]
     public void A_snapshot_can_only_cover_committed_applied_entries()
     {
         var c = new TestCluster(voters: 3);

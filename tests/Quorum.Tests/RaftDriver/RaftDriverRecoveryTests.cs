@@ -246,6 +246,31 @@ public sealed class RaftDriverRecoveryTests : IDisposable
     }
 
     [Fact]
+    public void A_snapshot_leaves_the_disk_prefix_until_a_whole_segment_can_go_and_recovery_drops_the_covered_entries()
+    {
+        using (var store = RaftDiskStore.Open(_directory, TimeProvider.System))
+        {
+            store.WriteQuorumState(new PersistentQuorumState(1, Self, Self));
+            store.Append([.. Enumerable.Range(0, 10).Select(i => new LogEntry(i, 1, LogEntryKind.Data, [(byte)i]))]);
+            store.Flush();
+            store.WriteSnapshot(new RaftSnapshot(new OffsetAndEpoch(6, 1), [42]));
+            store.DeleteLogBefore(6);
+            // One segment: deleting the prefix would free nothing, so the start offset (and its checkpoint) stays.
+            Assert.Equal(0, store.Log.LogStartOffset);
+        }
+
+        using (var store = RaftDiskStore.Open(_directory, TimeProvider.System))
+        {
+            var recovered = store.Recover();
+            Assert.Equal(0, recovered.Entries[0].Offset);
+            var node = new RaftNode(new RaftOptions { NodeId = Self, Voters = [Self] }, recovered, new SplitMix64Random(1));
+            Assert.Equal(6, node.Log.StartOffset);
+            Assert.Equal(10, node.Log.EndOffset);
+            Assert.Equal(6, node.HighWatermark);
+        }
+    }
+
+    [Fact]
     public async Task A_snapshot_is_taken_once_the_applied_payload_bytes_reach_the_byte_bound()
     {
         var machine = new ListStateMachine();
