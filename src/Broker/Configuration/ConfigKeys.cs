@@ -107,6 +107,7 @@ public static class ConfigKeys
 
         // Replication and leadership.
         new("replica.lag.time.max.ms", ConfigType.Long, "30000", "A follower not caught up this long leaves the ISR.", Min: 1),
+        new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000", "How often each partition's high watermark is written to disk.", Min: 1),
         new("replica.fetch.max.bytes", ConfigType.Int, "1048576", "Bytes a follower asks per partition per fetch.", Min: 0),
         new("replica.fetch.min.bytes", ConfigType.Int, "1", "Bytes a follower fetch waits for.", Min: 1),
         new("replica.fetch.wait.max.ms", ConfigType.Int, "500", "Longest a follower fetch waits at the leader; must be below replica.lag.time.max.ms.", Min: 0),

@@ -82,6 +82,7 @@ public sealed record NodeConfig
 
     // Replication and leadership.
     public long ReplicaLagTimeMaxMs { get; init; } = 30000;
+    public long ReplicaHighWatermarkCheckpointIntervalMs { get; init; } = 5000;
     public int ReplicaFetchMaxBytes { get; init; } = 1048576;
     public int ReplicaFetchMinBytes { get; init; } = 1;
     public int ReplicaFetchWaitMaxMs { get; init; } = 500;
@@ -238,6 +239,7 @@ public sealed record NodeConfig
             LogCleanerMinCleanableRatio = double.TryParse(r.String("log.cleaner.min.cleanable.ratio"), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double ratio) ? Math.Clamp(ratio, 0, 1) : 0.5,
             LogCleanerDeleteRetentionMs = r.Long("log.cleaner.delete.retention.ms")!.Value,
             ReplicaLagTimeMaxMs = r.Long("replica.lag.time.max.ms")!.Value,
+            ReplicaHighWatermarkCheckpointIntervalMs = r.Long("replica.high.watermark.checkpoint.interval.ms")!.Value,
             ReplicaFetchMaxBytes = r.Int("replica.fetch.max.bytes")!.Value,
             ReplicaFetchMinBytes = r.Int("replica.fetch.min.bytes")!.Value,
             ReplicaFetchWaitMaxMs = r.Int("replica.fetch.wait.max.ms")!.Value,

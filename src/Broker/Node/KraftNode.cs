@@ -210,7 +210,7 @@ public sealed partial class KraftNode : IAsyncDisposable
                 Preallocate = _config.LogPreallocate,
             };
             _replicas = new ReplicaManager(_config.NodeId, dataDirectory, topic => LogConfigFor(topic, logConfig),
-                new ReplicationConfig { ReplicaLagTimeMaxMs = _config.ReplicaLagTimeMaxMs, MinInSyncReplicas = _config.MinInsyncReplicas },
+                new ReplicationConfig { ReplicaLagTimeMaxMs = _config.ReplicaLagTimeMaxMs, MinInSyncReplicas = _config.MinInsyncReplicas, HighWatermarkCheckpointIntervalMs = _config.ReplicaHighWatermarkCheckpointIntervalMs },
                 time, (partition, request) => _lifecycle?.RequestIsrChange(partition, request));
             _fetchers = new ReplicaFetcherManager(_config.NodeId, _replicas, () => View, ClientOptions($"replica-fetcher-{_config.NodeId}"), _loggers.CreateLogger("Kraft.ReplicaFetcher"))
             {

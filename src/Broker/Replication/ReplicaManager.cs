@@ -89,10 +89,14 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Periodic work for every partition (ISR shrink checks, high-watermark checkpoints, time-based flush).</summary>
     public void Tick()
     {
-        foreach (var partition in Partitions)
+        // Under the apply lock so that no partition is closed (and its directory deleted) while its checkpoint is written.
+        lock (_applyLock)
         {
-            partition.Tick();
-            partition.Log.MaybeFlush();
+            foreach (var partition in _partitions.Values)
+            {
+                partition.Tick();
+                partition.Log.MaybeFlush();
+            }
         }
     }
 

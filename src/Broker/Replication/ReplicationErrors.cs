@@ -23,4 +23,7 @@ public sealed record ReplicationConfig
 
     /// <summary>min.insync.replicas: acks=all needs at least this many in-sync replicas.</summary>
     public int MinInSyncReplicas { get; init; } = 1;
+
+    /// <summary>replica.high.watermark.checkpoint.interval.ms: how often a changed high watermark is written to disk.</summary>
+    public long HighWatermarkCheckpointIntervalMs { get; init; } = 5_000;
 }

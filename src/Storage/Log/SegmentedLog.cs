@@ -409,15 +409,15 @@ public sealed partial class SegmentedLog : IDisposable
         }
     }
 
-    /// <summary>Persists a partition's high watermark (read back with <see cref="ReadHighWatermarkCheckpoint"/>).</summary>
+    /// <summary>
+    /// Persists a partition's high watermark (read back with <see cref="ReadHighWatermarkCheckpoint"/>, which clamps it
+    /// to the log end). Does not take the log's lock, so appends and reads go on during the file's fsyncs; the caller
+    /// must not call it concurrently with itself or with <see cref="Dispose"/>.
+    /// </summary>
     public void CheckpointHighWatermark(long highWatermark)
     {
-        lock (_lock)
-        {
-            ThrowIfDisposed();
-            Invariant.Check(highWatermark <= LogEndOffset, $"high watermark {highWatermark} above log end offset {LogEndOffset}");
-            Checkpoint.WriteSingle(_highWatermarkFile, highWatermark);
-        }
+        ThrowIfDisposed();
+        Checkpoint.WriteSingle(_highWatermarkFile, highWatermark);
     }
 
     public long ReadHighWatermarkCheckpoint()
