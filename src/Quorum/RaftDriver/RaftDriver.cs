@@ -333,8 +333,9 @@ public sealed partial class RaftDriver : IAsyncDisposable
         FailEverything();
         if (Volatile.Read(ref _snapshotWrite) is { } snapshotWrite)
         {
-            // The store must outlive its last write; a failure was (or would have been) reported by the driver thread.
-            try { await snapshotWrite.ConfigureAwait(false); } catch (Exception) { }
+            // The store must outlive its last write. WhenAny waits without rethrowing: a failed write is reported by
+            // the driver thread (OnSnapshotWritten), or is moot when the node is stopping anyway.
+            await Task.WhenAny(snapshotWrite).ConfigureAwait(false);
         }
         _store.Dispose();
         _metrics.Dispose();
