@@ -71,12 +71,20 @@ public sealed partial class ControllerService : IDisposable
 
     public void Attach(IMetadataLog log) => _log = log;
 
-    /// <summary>Raft role changed (driver thread). Losing leadership rolls back uncommitted changes.</summary>
-    public void OnRoleChange(bool leading, int epoch)
+    /// <summary>
+    /// Raft role changed (driver thread). Losing leadership rolls back uncommitted changes. When this node starts
+    /// leading, <paramref name="previousLeaderId"/> and <paramref name="msSincePreviousLeaderHeard"/> say which node led
+    /// before and how long ago this node last heard from it (see QuorumController.Activate).
+    /// </summary>
+    public void OnRoleChange(bool leading, int epoch, int? previousLeaderId = null, long? msSincePreviousLeaderHeard = null)
     {
         lock (_lock)
         {
-            if (_host.OnRoleChange(leading, epoch))
+            long now = NowMs;
+            BrokerContact? contact = leading && previousLeaderId is { } previous && msSincePreviousLeaderHeard is { } age
+                ? new BrokerContact(new BrokerId(previous), now - age)
+                : null;
+            if (_host.OnRoleChange(leading, epoch, now, contact))
             {
                 LogDeactivated(_localNodeId, epoch);
             }

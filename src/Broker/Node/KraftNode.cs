@@ -139,6 +139,7 @@ public sealed partial class KraftNode : IAsyncDisposable
             ElectionBackoffMaxMs = _config.ControllerQuorumElectionBackoffMaxMs,
             RequestTimeoutMs = _config.ControllerQuorumRequestTimeoutMs,
         };
+        var stateMachine = new MetadataStateMachine(_controller);
         _driver = RaftDriver.Open(
             new RaftDriverOptions(Path.Combine(_config.MetadataLogDir, MetadataTopic + "-0"), raftOptions)
             {
@@ -146,7 +147,8 @@ public sealed partial class KraftNode : IAsyncDisposable
                 // Read barriers append a metadata batch without records: every node replays it as a no-op.
                 ReadBarrierPayload = MetadataRecordCodec.EncodeBatch([]),
             },
-            _transport, new MetadataStateMachine(_controller), time, _loggers.CreateLogger("Kraft.Raft"));
+            _transport, stateMachine, time, _loggers.CreateLogger("Kraft.Raft"));
+        stateMachine.MillisecondsSinceHeardFrom = _driver.MillisecondsSinceHeardFrom;
         _transport.OnReceive = _driver.Deliver;
         _controller.Attach(new DriverMetadataLog(_driver));
         var driver = _driver;
@@ -535,7 +537,20 @@ public sealed partial class KraftNode : IAsyncDisposable
 /// <summary>Feeds the Raft driver's callbacks (driver thread) to the controller service.</summary>
 internal sealed class MetadataStateMachine(ControllerService service) : IRaftStateMachine
 {
-    public void OnRoleChange(RoleInfo role) => service.OnRoleChange(role.Role == RaftRole.Leader, role.Epoch);
+    // The last leader this node followed, and how to ask the driver when it last heard from a node (set once the
+    // driver exists; called on the driver thread, like every callback here).
+    private NodeId? _lastLeaderFollowed;
+
+    public Func<NodeId, long?>? MillisecondsSinceHeardFrom { get; set; }
+
+    public void OnRoleChange(RoleInfo role)
+    {
+        bool leading = role.Role == RaftRole.Leader;
+        NodeId? previous = leading ? _lastLeaderFollowed : null;
+        long? age = previous is { } p ? MillisecondsSinceHeardFrom?.Invoke(p) : null;
+        if (!leading && role.LeaderId is { } leader) _lastLeaderFollowed = leader;
+        service.OnRoleChange(leading, role.Epoch, age is null ? null : previous!.Value.Value, age);
+    }
 
     public void OnCommitted(IReadOnlyList<LogEntry> entries, long highWatermark)
     {

@@ -23,6 +23,7 @@ public sealed class ControllerHost
     private readonly QuorumController _controller;
     private bool _leading;
     private int _leaderEpoch = -1;
+    private BrokerContact? _previousLeaderContact; // from OnRoleChange, used by this epoch's activation
 
     public ControllerHost(ControllerConfig config, MetadataImage committed, Func<Guid>? newTopicId = null)
     {
@@ -46,11 +47,16 @@ public sealed class ControllerHost
     /// </summary>
     public bool UnsafeActivateOnElection { get; init; }
 
-    /// <summary>The Raft role changed. Returns true when this node stopped being the active controller.</summary>
-    public bool OnRoleChange(bool leading, int epoch, long nowMs = 0)
+    /// <summary>
+    /// The Raft role changed. Returns true when this node stopped being the active controller.
+    /// <paramref name="previousLeaderContact"/>, when this node starts leading: the previous Raft leader's node and when
+    /// this node last heard from it; the activation of this epoch starts that broker's session then.
+    /// </summary>
+    public bool OnRoleChange(bool leading, int epoch, long nowMs = 0, BrokerContact? previousLeaderContact = null)
     {
         _leading = leading;
         _leaderEpoch = epoch;
+        _previousLeaderContact = leading ? previousLeaderContact : null;
         if (!leading && _controller.IsActive)
         {
             _controller.ResetToCommitted();
@@ -59,7 +65,7 @@ public sealed class ControllerHost
 
         if (leading && UnsafeActivateOnElection && !_controller.IsActive)
         {
-            _controller.Activate(epoch, nowMs);
+            _controller.Activate(epoch, nowMs, _previousLeaderContact);
         }
 
         return false;
@@ -76,7 +82,8 @@ public sealed class ControllerHost
         _controller.ReplayCommitted(batch, offset, epoch);
         if (isLeaderChange && _leading && epoch == _leaderEpoch && !_controller.IsActive)
         {
-            _controller.Activate(epoch, nowMs);
+            _controller.Activate(epoch, nowMs, _previousLeaderContact);
+            _previousLeaderContact = null;
             return (batch, true);
         }
 

@@ -118,3 +118,6 @@ public sealed record AllocateProducerIdsReply(ApiError Error, long ProducerIdSta
 /// <summary>What a periodic tick did: brokers fenced for missed heartbeats, leaders moved by the automatic
 /// preferred-leader rebalance, and offline partitions given an unclean leader.</summary>
 public sealed record TickReport(IReadOnlyList<BrokerId> FencedBrokers, int RebalancedPartitions, int UncleanElections);
+
+/// <summary>When this node last heard from a broker's node by other means than its heartbeats (see QuorumController.Activate).</summary>
+public readonly record struct BrokerContact(BrokerId Broker, long LastContactMs);

@@ -65,9 +65,18 @@ public sealed partial class QuorumController
 
     /// <summary>
     /// Makes this controller active in <paramref name="leaderEpoch"/>. Every registered broker gets a fresh session
-    /// starting now, so brokers are not fenced for heartbeats they sent to the previous leader.
+    /// starting now, so brokers are not fenced for heartbeats they sent to the previous leader, with one exception:
+    /// <paramref name="lastKnownContact"/> is a broker this node knows was alive only until a given time, namely the
+    /// node of the previous Raft leader, which this node last heard from then. Its session starts at that time (never
+    /// later than now), so that when the old controller died together with its broker (a combined node), the broker is
+    /// fenced one session timeout after it went silent rather than one session timeout after this takeover: the
+    /// takeover itself took an election. If that node is in fact alive, it heartbeats this controller within its
+    /// heartbeat interval, as every broker does after a controller change; a node that cannot reach this controller
+    /// for the rest of the session timeout is fenced, which is what the session timeout is for. The session never
+    /// starts more than half a session timeout before now, so a live broker always has that long to find this
+    /// controller, however old the contact (a node that followed that leader long ago and led nothing since).
     /// </summary>
-    public void Activate(int leaderEpoch, long nowMs)
+    public void Activate(int leaderEpoch, long nowMs, BrokerContact? lastKnownContact = null)
     {
         _pending.Clear();
         LatestImage = CommittedImage;
@@ -76,7 +85,10 @@ public sealed partial class QuorumController
         _sessions.Clear();
         foreach (BrokerId id in CommittedImage.Brokers.Keys)
         {
-            _sessions[id] = new BrokerSession(nowMs);
+            long start = lastKnownContact is { } contact && contact.Broker == id
+                ? Math.Clamp(contact.LastContactMs, nowMs - (_config.BrokerSessionTimeoutMs / 2), nowMs)
+                : nowMs;
+            _sessions[id] = new BrokerSession(start);
         }
 
         _nextRebalanceCheckMs = nowMs + (_config.LeaderImbalanceCheckIntervalSeconds * 1000);

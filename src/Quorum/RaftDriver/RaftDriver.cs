@@ -48,6 +48,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
     private BarrierEntry? _barrierInFlight;
     private long _appliedSinceSnapshot;
     private long _logStartOffset;
+    private readonly Dictionary<NodeId, long> _lastHeardFrom = []; // timestamps of the last message from each node (driver thread)
     private Task? _snapshotWrite; // the background snapshot file write, while one runs (driver thread only)
     private readonly ElectionTracker _elections = new();
     private readonly CommitLatencyTracker _commitLatency = new();
@@ -165,6 +166,14 @@ public sealed partial class RaftDriver : IAsyncDisposable
     /// it are answered with the snapshot. The disk may keep older entries until a whole segment can go.
     /// </summary>
     public long LogStartOffset => Volatile.Read(ref _logStartOffset);
+
+    /// <summary>
+    /// How long ago (ms) this node last received any message from <paramref name="node"/>, or null if never since it
+    /// started. Driver thread only: call it from the state machine's callbacks (the controller asks on becoming
+    /// leader when it last heard from the previous leader).
+    /// </summary>
+    public long? MillisecondsSinceHeardFrom(NodeId node) =>
+        _lastHeardFrom.TryGetValue(node, out long at) ? (long)_time.GetElapsedTime(at).TotalMilliseconds : null;
 
     /// <summary>Starts the driver thread. Call once.</summary>
     public void Start()
@@ -674,6 +683,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
 
     private void ObserveInbound(RaftMessage message)
     {
+        _lastHeardFrom[message.From] = _time.GetTimestamp();
         if (_barriers.Count == 0) return;
         int? epoch = message switch
         {

@@ -37,6 +37,20 @@ public class ControllerHostTests
     }
 
     [Fact]
+    public void The_activation_starts_the_previous_leaders_broker_session_at_the_last_contact_given_on_election()
+    {
+        var config = new ControllerConfig();
+        var host = new ControllerHost(config, MetadataImage.Empty);
+        host.ApplyCommitted(MetadataRecordCodec.EncodeBatch([new RegisterBrokerRecord(new BrokerId(1), Guid.NewGuid(), 1, ValueList<BrokerEndpoint>.Empty, null, Fenced: false)]), false, 0, 1, 0);
+        host.OnRoleChange(leading: true, epoch: 2, nowMs: 1_000, previousLeaderContact: new BrokerContact(new BrokerId(1), LastContactMs: 0));
+        Assert.True(host.ApplyCommitted(NoPayload, isLeaderChange: true, 1, 2, 1_000).Activated);
+
+        // Fenced one session timeout after the contact, not after the activation at 1,000 ms.
+        long at = config.BrokerSessionTimeoutMs + 1;
+        Assert.Contains(host.Decide((c, now) => c.Tick(now), at)!.Records, r => r is FenceBrokerRecord { BrokerId.Value: 1 });
+    }
+
+    [Fact]
     public void Losing_leadership_rolls_back_the_uncommitted_operation_and_refuses_new_ones()
     {
         ControllerHost host = LeaderOfEpoch2();

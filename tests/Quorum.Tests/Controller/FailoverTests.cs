@@ -73,6 +73,41 @@ public class RollbackTests
     }
 
     [Fact]
+    public void The_previous_leaders_broker_gets_its_session_from_the_last_raft_contact_and_the_others_a_fresh_one()
+    {
+        var h = new ControllerHarness();
+        h.AddLiveBroker(1);
+        h.AddLiveBroker(2);
+        long timeout = new ControllerConfig().BrokerSessionTimeoutMs;
+        long lastHeardFromNode1 = h.NowMs;
+        h.NowMs += timeout / 4; // the election took a quarter of a session timeout
+        h.Controller.ResetToCommitted();
+        h.Controller.Activate(leaderEpoch: 2, h.NowMs, new BrokerContact(new BrokerId(1), lastHeardFromNode1));
+
+        h.NowMs = lastHeardFromNode1 + timeout + 1; // one session timeout after node 1 went silent
+        Assert.Equal([new BrokerId(1)], h.Run(h.Controller.Tick(h.NowMs)).FencedBrokers);
+        h.NowMs += timeout / 4; // broker 2's fresh session, from the takeover, ends now
+        Assert.Equal([new BrokerId(2)], h.Run(h.Controller.Tick(h.NowMs)).FencedBrokers);
+    }
+
+    [Fact]
+    public void An_old_contact_still_leaves_a_live_broker_half_a_session_timeout_to_find_the_new_controller()
+    {
+        var h = new ControllerHarness();
+        h.AddLiveBroker(1);
+        long timeout = new ControllerConfig().BrokerSessionTimeoutMs;
+        long longAgo = h.NowMs;
+        h.NowMs += 10 * timeout;
+        h.Controller.ResetToCommitted();
+        h.Controller.Activate(leaderEpoch: 2, h.NowMs, new BrokerContact(new BrokerId(1), longAgo));
+
+        h.NowMs += timeout / 2;
+        Assert.Empty(h.Controller.Tick(h.NowMs).Records);
+        h.NowMs += 1;
+        Assert.Equal([new BrokerId(1)], h.Run(h.Controller.Tick(h.NowMs)).FencedBrokers);
+    }
+
+    [Fact]
     public void A_reassignment_started_by_one_leader_is_completed_by_the_next_one_from_a_snapshot()
     {
         var h = new ControllerHarness();
