@@ -7,8 +7,11 @@ namespace Kraft.Broker.Controller;
 /// <summary>The replicated metadata log as the controller sees it (implemented over the Raft driver).</summary>
 public interface IMetadataLog
 {
-    /// <summary>Appends one entry holding a whole batch of records; completes when it commits, or with an error.</summary>
-    Task<MetadataProposal> ProposeAsync(byte[] batch, CancellationToken cancellationToken);
+    /// <summary>
+    /// Appends one entry holding a whole batch of records, only if this node still leads <paramref name="epoch"/> (the
+    /// epoch the batch was decided in) when it is appended; completes when it commits, or with an error.
+    /// </summary>
+    Task<MetadataProposal> ProposeAsync(byte[] batch, int epoch, CancellationToken cancellationToken);
 
     /// <summary>
     /// Read-index barrier (docs/quorum.md, "Linearizable reads"): completes with an end offset R once this node,
@@ -146,9 +149,11 @@ public sealed partial class ControllerService : IDisposable
         {
             IMetadataLog? log = _log;
             ControllerResult<T>? result;
+            int decidedIn;
             lock (_lock)
             {
                 result = log is null ? null : _host.Decide(operation, NowMs);
+                decidedIn = _host.Controller.LeaderEpoch;
             }
             if (log is null || result is null)
             {
@@ -158,7 +163,7 @@ public sealed partial class ControllerService : IDisposable
             {
                 return linearizable ? await ConfirmedReadAsync(operation, cancellationToken).ConfigureAwait(false) : result.Response;
             }
-            var proposal = await log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), cancellationToken).ConfigureAwait(false);
+            var proposal = await log.ProposeAsync(MetadataRecordCodec.EncodeBatch(result.Records), decidedIn, cancellationToken).ConfigureAwait(false);
             if (proposal.Committed)
             {
                 return result.Response;

@@ -569,9 +569,9 @@ internal sealed class MetadataStateMachine(ControllerService service) : IRaftSta
 /// <summary>The controller's view of the Raft driver: one proposal = one entry.</summary>
 internal sealed class DriverMetadataLog(RaftDriver driver) : IMetadataLog
 {
-    public async Task<MetadataProposal> ProposeAsync(byte[] batch, CancellationToken cancellationToken)
+    public async Task<MetadataProposal> ProposeAsync(byte[] batch, int epoch, CancellationToken cancellationToken)
     {
-        var outcome = await driver.ProposeAsync(batch, cancellationToken).ConfigureAwait(false);
+        var outcome = await driver.ProposeAsync(batch, epoch, cancellationToken).ConfigureAwait(false);
         return new MetadataProposal(outcome.Committed, outcome.Offset, outcome.Epoch, outcome.Error);
     }
 

@@ -217,6 +217,18 @@ public sealed partial class RaftDriver : IAsyncDisposable
     }
 
     /// <summary>
+    /// Proposes one entry only if, when the driver thread appends it, this node still leads
+    /// <paramref name="expectedEpoch"/>; otherwise it is refused with NOT_LEADER and nothing is appended. For a caller
+    /// that decided the entry from the state of that epoch (the controller): after a leadership loss and a new election
+    /// won by this same node, the entry would otherwise land in a later epoch whose state it was not decided from.
+    /// </summary>
+    public Task<ProposalOutcome> ProposeAsync(byte[] payload, int expectedEpoch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        return ProposeBatchAsync([payload], cancellationToken, expectedEpoch);
+    }
+
+    /// <summary>
     /// Proposes several entries with one call (group commit from the caller's side): they are appended
     /// contiguously in one epoch and written, with everything else appended in the same turn, by one write
     /// and one fsync. Completes once the last of them commits with that epoch, which by Raft's log-matching
@@ -224,7 +236,10 @@ public sealed partial class RaftDriver : IAsyncDisposable
     /// entry's offset. The errors are <see cref="ProposeAsync"/>'s, for the batch as a whole (nothing of a
     /// batch refused with NOT_LEADER or BACKPRESSURE was appended). Counts as one pending proposal.
     /// </summary>
-    public Task<ProposalOutcome> ProposeBatchAsync(IReadOnlyList<byte[]> payloads, CancellationToken cancellationToken)
+    public Task<ProposalOutcome> ProposeBatchAsync(IReadOnlyList<byte[]> payloads, CancellationToken cancellationToken) =>
+        ProposeBatchAsync(payloads, cancellationToken, expectedEpoch: null);
+
+    private Task<ProposalOutcome> ProposeBatchAsync(IReadOnlyList<byte[]> payloads, CancellationToken cancellationToken, int? expectedEpoch)
     {
         ArgumentNullException.ThrowIfNull(payloads);
         if (payloads.Count == 0) throw new ArgumentException("a batch needs at least one entry", nameof(payloads));
@@ -246,7 +261,7 @@ public sealed partial class RaftDriver : IAsyncDisposable
         }
         // Copied: the driver thread reads the list later, and the caller may reuse its list meanwhile.
         byte[][] entries = [.. payloads];
-        Enqueue(() => DoPropose(entries, completion), () => completion.TrySetResult(new ProposalOutcome(false, -1, -1, ProposalErrors.Stopped)));
+        Enqueue(() => DoPropose(entries, completion, expectedEpoch), () => completion.TrySetResult(new ProposalOutcome(false, -1, -1, ProposalErrors.Stopped)));
         return completion.Task;
     }
 
@@ -601,9 +616,14 @@ public sealed partial class RaftDriver : IAsyncDisposable
         ProcessReadies();
     }
 
-    private void DoPropose(IReadOnlyList<byte[]> payloads, TaskCompletionSource<ProposalOutcome> completion)
+    private void DoPropose(IReadOnlyList<byte[]> payloads, TaskCompletionSource<ProposalOutcome> completion, int? expectedEpoch)
     {
         if (completion.Task.IsCompleted) return; // cancelled while queued
+        if (expectedEpoch is { } epoch && (_node.Role != RaftRole.Leader || _node.Epoch != epoch))
+        {
+            completion.TrySetResult(new ProposalOutcome(false, -1, _node.Epoch, ProposalErrors.NotLeader));
+            return;
+        }
         var result = _node.Propose(payloads);
         switch (result.Status)
         {

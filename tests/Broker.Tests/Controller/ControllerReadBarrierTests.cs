@@ -18,8 +18,13 @@ public class ControllerReadBarrierTests
 
         public Func<long> OnBarrier { get; set; } = () => -1;
 
-        public Task<MetadataProposal> ProposeAsync(byte[] batch, CancellationToken cancellationToken) =>
-            Task.FromResult(new MetadataProposal(false, -1, -1, "NOT_LEADER"));
+        public List<int> ProposedEpochs { get; } = [];
+
+        public Task<MetadataProposal> ProposeAsync(byte[] batch, int epoch, CancellationToken cancellationToken)
+        {
+            ProposedEpochs.Add(epoch);
+            return Task.FromResult(new MetadataProposal(false, -1, -1, "NOT_LEADER"));
+        }
 
         public Task<long> ReadBarrierAsync(CancellationToken cancellationToken)
         {
@@ -40,6 +45,24 @@ public class ControllerReadBarrierTests
     }
 
     private static ControllerResult<IReadOnlyList<OngoingReassignment>> ListReassignments(QuorumController c, long now) => c.ListPartitionReassignments(null);
+
+    [Fact]
+    public async Task A_write_is_proposed_for_the_epoch_it_was_decided_in_and_refused_leaves_nothing_behind()
+    {
+        var service = new ControllerService(1, new ControllerConfig(), TimeProvider.System, NullLogger.Instance);
+        var log = new ScriptedLog();
+        service.Attach(log);
+        service.ApplyCommitted(MetadataRecordCodec.EncodeBatch([new RegisterBrokerRecord(new BrokerId(1), Guid.NewGuid(), 1, ValueList<BrokerEndpoint>.Empty, null, Fenced: false)]), isLeaderChange: false, offset: 0, epoch: 1);
+        service.OnRoleChange(leading: true, epoch: 2);
+        service.ApplyCommitted([], isLeaderChange: true, offset: 1, epoch: 2);
+        Assert.True(service.IsActive);
+
+        var answer = await service.ExecuteAsync((c, now) => c.CreateTopics(new CreateTopicsRequest([new CreatableTopic("t", 1, 1)]), now), CancellationToken.None);
+
+        Assert.Null(answer); // the log refused it (NOT_LEADER): NOT_CONTROLLER for the caller
+        Assert.Equal([2], log.ProposedEpochs);
+        Assert.Null(service.CommittedImage.Topic("t"));
+    }
 
     [Fact]
     public async Task A_linearizable_read_is_answered_after_its_barrier_entry_is_applied()

@@ -271,6 +271,24 @@ public sealed class RaftDriverRecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_proposal_for_an_epoch_this_node_does_not_lead_is_refused_and_appends_nothing()
+    {
+        var machine = new ListStateMachine();
+        await using var driver = Driver.Open(Options(), new NoTransport(), machine, TimeProvider.System, NullLogger.Instance);
+        driver.Start();
+        await WaitForAsync(() => driver.Role.Role == RaftRole.Leader, "a lone voter elects itself");
+        int epoch = driver.Role.Epoch;
+
+        var stale = await driver.ProposeAsync("decided-in-an-older-epoch"u8.ToArray(), epoch - 1, CancellationToken.None);
+        Assert.False(stale.Committed);
+        Assert.Equal(ProposalErrors.NotLeader, stale.Error);
+
+        var current = await driver.ProposeAsync("decided-in-this-epoch"u8.ToArray(), epoch, CancellationToken.None);
+        Assert.True(current.Committed, current.Error);
+        Assert.Equal(["decided-in-this-epoch"], machine.Values);
+    }
+
+    [Fact]
     public async Task A_snapshot_is_taken_once_the_applied_payload_bytes_reach_the_byte_bound()
     {
         var machine = new ListStateMachine();
