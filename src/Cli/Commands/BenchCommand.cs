@@ -322,7 +322,7 @@ internal static class ProduceBench
             for (int producer = 0; producer < settings.Producers; producer++)
             {
                 var client = clients[producer];
-                var gates = new ConcurrentDictionary<int, SemaphoreSlim>();
+                var gates = new ConcurrentDictionary<int, LeaderRequests>();
                 for (int partition = 0; partition < partitions; partition++)
                 {
                     int slot = producer * partitions + partition;
@@ -428,7 +428,7 @@ internal static class ProduceBench
     /// sealed when full or when its first record has waited linger.ms) and keeps up to M of them outstanding.
     /// </summary>
     private static async Task SenderAsync(
-        KafkaClient client, ConcurrentDictionary<int, SemaphoreSlim> gates, ProduceBenchSettings settings, BenchBatchFactory factory,
+        KafkaClient client, ConcurrentDictionary<int, LeaderRequests> gates, ProduceBenchSettings settings, BenchBatchFactory factory,
         ProduceStats stats, int partition, long quota, double ratePerSecond, CancellationToken cancellationToken)
     {
         using var outstanding = new SemaphoreSlim(settings.InFlightPerConnection);
@@ -472,7 +472,7 @@ internal static class ProduceBench
     }
 
     private static async Task SendAndReleaseAsync(
-        KafkaClient client, ConcurrentDictionary<int, SemaphoreSlim> gates, ProduceBenchSettings settings, ProduceStats stats,
+        KafkaClient client, ConcurrentDictionary<int, LeaderRequests> gates, ProduceBenchSettings settings, ProduceStats stats,
         int partition, byte[] batch, int records, SemaphoreSlim outstanding, CancellationToken cancellationToken)
     {
         try
@@ -492,16 +492,10 @@ internal static class ProduceBench
         or ErrorCode.KAFKA_STORAGE_ERROR or ErrorCode.UNKNOWN_TOPIC_ID;
 
     private static async Task SendWithRetryAsync(
-        KafkaClient client, ConcurrentDictionary<int, SemaphoreSlim> gates, ProduceBenchSettings settings, ProduceStats stats,
+        KafkaClient client, ConcurrentDictionary<int, LeaderRequests> gates, ProduceBenchSettings settings, ProduceStats stats,
         int partition, byte[] batch, int records, CancellationToken cancellationToken)
     {
         long ready = Stopwatch.GetTimestamp();
-        var request = new ProduceRequest
-        {
-            Acks = settings.Acks,
-            TimeoutMs = 30000,
-            TopicData = [new ProduceRequest.TopicProduceData { Name = settings.Topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = partition, Records = new ReadOnlyMemory<byte>(batch) }] }],
-        };
         while (true)
         {
             ErrorCode error;
@@ -509,28 +503,8 @@ internal static class ProduceBench
             try
             {
                 var (leader, _) = await client.FindLeaderAsync(settings.Topic, partition, cancellationToken).ConfigureAwait(false);
-                var connection = await client.GetBrokerConnectionAsync(leader, cancellationToken).ConfigureAwait(false);
-                var gate = gates.GetOrAdd(leader, _ => new SemaphoreSlim(settings.InFlightPerConnection));
-                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    if (settings.Acks == 0)
-                    {
-                        await connection.SendOneWayAsync(request, cancellationToken: cancellationToken).ConfigureAwait(false);
-                        error = ErrorCode.NONE;
-                    }
-                    else
-                    {
-                        var response = await connection.SendAsync<ProduceResponse>(request, cancellationToken: cancellationToken).ConfigureAwait(false);
-                        var result = response.Responses.SelectMany(t => t.PartitionResponses).FirstOrDefault(r => r.Index == partition);
-                        error = result is null ? ErrorCode.UNKNOWN_SERVER_ERROR : (ErrorCode)result.ErrorCode;
-                    }
-                }
-                finally
-                {
-                    gate.Release();
-                }
-                detail = error.ToString();
+                var requests = gates.GetOrAdd(leader, l => new LeaderRequests(client, l, settings));
+                (error, detail) = await requests.SendAsync(partition, batch, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (KafkaClientException e)
             {
@@ -560,6 +534,136 @@ internal static class ProduceBench
                 client.InvalidateMetadata();
             }
             await Task.Delay(RetryBackoff, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>
+/// One producer's Produce requests to one partition leader, sent the way Kafka's producer sends them: every batch
+/// waiting for that leader when a request slot is free goes into one request (at most one batch per partition per
+/// request, as Kafka's RecordAccumulator.drain), with up to max.in.flight.requests.per.connection requests
+/// outstanding. A request then carries the batches of all the leader's partitions instead of one, which is what a
+/// Kafka client costs a broker. Thread-safe; the queue is guarded by a lock, the sending runs on the thread pool.
+/// </summary>
+internal sealed class LeaderRequests(KafkaClient client, int leader, ProduceBenchSettings settings)
+{
+    private readonly Lock _lock = new();
+    private readonly List<Pending> _queue = [];
+    private readonly SemaphoreSlim _inFlight = new(settings.InFlightPerConnection);
+    private bool _draining;
+
+    private sealed record Pending(int Partition, byte[] Batch, TaskCompletionSource<(ErrorCode, string)> Done);
+
+    /// <summary>Queues one batch; completes with the partition's error code in the response that carried it.</summary>
+    public Task<(ErrorCode Error, string Detail)> SendAsync(int partition, byte[] batch, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(partition, batch, new TaskCompletionSource<(ErrorCode, string)>(TaskCreationOptions.RunContinuationsAsynchronously));
+        bool start;
+        lock (_lock)
+        {
+            _queue.Add(pending);
+            start = !_draining;
+            _draining = true;
+        }
+        if (start)
+        {
+            _ = Task.Run(() => DrainAsync(cancellationToken), CancellationToken.None);
+        }
+        return pending.Done.Task;
+    }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                lock (_lock)
+                {
+                    foreach (var p in _queue) p.Done.TrySetCanceled(cancellationToken);
+                    _queue.Clear();
+                    _draining = false;
+                }
+                return;
+            }
+            var take = new List<Pending>();
+            lock (_lock)
+            {
+                var partitions = new HashSet<int>();
+                for (int i = 0; i < _queue.Count;)
+                {
+                    if (partitions.Add(_queue[i].Partition))
+                    {
+                        take.Add(_queue[i]);
+                        _queue.RemoveAt(i);
+                    }
+                    else
+                    {
+                        i++;
+                    }
+                }
+                if (take.Count == 0)
+                {
+                    _draining = false;
+                    _inFlight.Release();
+                    return;
+                }
+            }
+            _ = SendOneAsync(take, cancellationToken);
+        }
+    }
+
+    private async Task SendOneAsync(List<Pending> batches, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var request = new ProduceRequest
+            {
+                Acks = settings.Acks,
+                TimeoutMs = 30000,
+                TopicData = [new ProduceRequest.TopicProduceData
+                {
+                    Name = settings.Topic,
+                    PartitionData = [.. batches.Select(b => new ProduceRequest.PartitionProduceData { Index = b.Partition, Records = new ReadOnlyMemory<byte>(b.Batch) })],
+                }],
+            };
+            var connection = await client.GetBrokerConnectionAsync(leader, cancellationToken).ConfigureAwait(false);
+            if (settings.Acks == 0)
+            {
+                await connection.SendOneWayAsync(request, cancellationToken: cancellationToken).ConfigureAwait(false);
+                foreach (var b in batches) b.Done.TrySetResult((ErrorCode.NONE, nameof(ErrorCode.NONE)));
+                return;
+            }
+            var response = await connection.SendAsync<ProduceResponse>(request, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var answers = response.Responses.SelectMany(t => t.PartitionResponses).ToList();
+            foreach (var b in batches)
+            {
+                var answer = answers.FirstOrDefault(r => r.Index == b.Partition);
+                var error = answer is null ? ErrorCode.UNKNOWN_SERVER_ERROR : (ErrorCode)answer.ErrorCode;
+                b.Done.TrySetResult((error, error.ToString()));
+            }
+        }
+        catch (KafkaClientException e)
+        {
+            foreach (var b in batches) b.Done.TrySetResult((ErrorCode.NETWORK_EXCEPTION, e.Message));
+        }
+        catch (OperationCanceledException)
+        {
+            foreach (var b in batches) b.Done.TrySetCanceled(cancellationToken);
+        }
+#pragma warning disable CA1031 // Anything else still has to complete the callers' waits; they rethrow it.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            foreach (var b in batches) b.Done.TrySetException(e);
+        }
+        finally
+        {
+            _inFlight.Release();
         }
     }
 }
