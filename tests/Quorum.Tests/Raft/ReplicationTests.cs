@@ -163,8 +163,8 @@ public class ReplicationTests
         Assert.False(c[2].ReleaseParkedFetches());
     }
 
-    [Fact]
-    public void A_follower_behind_the_log_start_downloads_and_installs_the_snapshot_in_chunks()
+    /// <summary>Node 1 leads with 5 committed entries (high watermark 6) that node 3, cut off, never received.</summary>
+    private static (TestCluster Cluster, long HighWatermark) LeaderReadyToSnapshotWithNode3Behind()
     {
         var c = new TestCluster(voters: 3);
         c.Drop = m => m.From.Value == 3 || m.To.Value == 3;
@@ -172,8 +172,14 @@ public class ReplicationTests
         for (int i = 0; i < 5; i++) c[1].Propose([[(byte)i]]);
         c.Drain(1);
         c.TickAll(1000);
-        long hw = c[1].HighWatermark;
-        Assert.Equal(6, hw);
+        Assert.Equal(6, c[1].HighWatermark);
+        return (c, c[1].HighWatermark);
+    }
+
+    [Fact]
+    public void A_follower_behind_the_log_start_downloads_and_installs_the_snapshot_in_chunks()
+    {
+        var (c, hw) = LeaderReadyToSnapshotWithNode3Behind();
         var snapshotId = c[1].CreateSnapshot(hw, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         c.Drain(1);
         Assert.Equal(hw, c[1].Log.StartOffset);
@@ -189,13 +195,7 @@ public class ReplicationTests
     [Fact]
     public void A_snapshot_the_driver_already_wrote_is_not_written_again_but_still_frees_the_prefix_and_serves_followers()
     {
-        var c = new TestCluster(voters: 3);
-        c.Drop = m => m.From.Value == 3 || m.To.Value == 3;
-        c.Elect(1);
-        for (int i = 0; i < 5; i++) c[1].Propose([[(byte)i]]);
-        c.Drain(1);
-        c.TickAll(1000);
-        long hw = c[1].HighWatermark;
+        var (c, hw) = LeaderReadyToSnapshotWithNode3Behind();
         int readiesBefore = c.Readies.Count;
         var snapshotId = c[1].CreateSnapshot(hw, [7, 7, 7], alreadyDurable: true);
         c.Drain(1);
