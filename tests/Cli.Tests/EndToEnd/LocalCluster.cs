@@ -46,7 +46,9 @@ public sealed class LocalCluster : IAsyncDisposable
         var random = new Random();
         for (int attempt = 0; attempt < 100; attempt++)
         {
-            int candidate = random.Next(20000, 40000);
+            // Below Linux's ephemeral range (32768-60999 by default): ports there are handed out to other tests'
+            // outgoing connections and port-0 listeners, and one was taken between this check and the node's bind.
+            int candidate = random.Next(20000, 32400);
             var ports = Enumerable.Range(0, 9).Select(i => candidate + (i / 3) * 100 + i % 3);
             if (ports.All(IsFree)) return candidate;
         }

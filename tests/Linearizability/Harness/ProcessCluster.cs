@@ -318,7 +318,9 @@ public sealed partial class ProcessCluster
         var random = new Random();
         for (int attempt = 0; attempt < 100; attempt++)
         {
-            int candidate = random.Next(20000, 40000);
+            // Below Linux's ephemeral range (32768-60999 by default), where other processes' outgoing connections and
+            // port-0 listeners could take a port between this check and the node's bind.
+            int candidate = random.Next(20000, 32400);
             if (Enumerable.Range(0, 3).SelectMany(g => Enumerable.Range(0, nodes).Select(n => candidate + (g * 100) + n)).All(IsFree))
             {
                 return candidate;
